@@ -1,0 +1,59 @@
+# Storefront: `make run` to shop, `make test` to check everything. Both set up what they need.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+WORKERS ?= 1
+export HOST PORT
+export UV_COMPILE_BYTECODE := 1
+
+.PHONY: run install install-test migrate demo serve test lint typecheck test-integration test-e2e bench-quick clean
+
+run: demo serve
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: requirements.lock | $(BIN)/python
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+	touch $@
+
+$(VENV)/.installed-test: requirements-test.lock $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-test.lock
+	touch $@
+
+install: $(VENV)/.installed
+
+install-test: $(VENV)/.installed-test
+	bash e2e/ensure_chromium.sh
+
+migrate: install
+	$(BIN)/python -m web migrate
+
+demo: migrate
+	$(BIN)/python -m web load-demo
+
+serve: install
+	$(BIN)/python -m web serve --workers $(WORKERS)
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check web tests e2e migrations bench
+	$(BIN)/ruff format --check web tests e2e migrations bench
+
+typecheck: $(VENV)/.installed-test
+	$(BIN)/mypy
+
+test-integration: $(VENV)/.installed-test
+	$(BIN)/python -m pytest tests
+
+test-e2e: install-test
+	$(BIN)/python -m pytest e2e
+
+test: install-test lint typecheck test-integration test-e2e
+
+bench-quick: install
+	$(BIN)/python bench/bench.py --quick
+
+clean:
+	rm -rf $(VENV) var/*.db var/*.db-*

@@ -1,0 +1,65 @@
+// Storefront's only script: the cart drawer and keeping the badge fresh across tabs.
+// The shop works without it; htmx does the requests. No inline scripts (CSP script-src 'self').
+(function () {
+  "use strict";
+
+  function drawer() {
+    return document.getElementById("cart-drawer");
+  }
+
+  function openDrawer() {
+    const dialog = drawer();
+    if (dialog && !dialog.open && typeof dialog.showModal === "function") {
+      dialog.showModal();
+    }
+  }
+
+  // The badge opens the drawer when scripts run; without them it is a link to the cart page.
+  document.addEventListener("click", function (event) {
+    const opener = event.target.closest && event.target.closest("[data-drawer-opener]");
+    if (opener && drawer() && !event.metaKey && !event.ctrlKey && !event.shiftKey) {
+      event.preventDefault();
+      openDrawer();
+    }
+  });
+
+  // A click on the backdrop (outside the drawer's box) closes it, like Escape does.
+  document.addEventListener("click", function (event) {
+    const dialog = drawer();
+    if (dialog && dialog.open && event.target === dialog) {
+      const box = dialog.getBoundingClientRect();
+      const inside = event.clientX >= box.left && event.clientX <= box.right &&
+        event.clientY >= box.top && event.clientY <= box.bottom;
+      if (!inside) dialog.close();
+    }
+  });
+
+  // A drawer swapped in by htmx replaces the old element: reopen it when the server says so.
+  document.addEventListener("htmx:load", function (event) {
+    const element = event.detail && event.detail.elt;
+    if (element && element.id === "cart-drawer" && element.dataset.open === "true") {
+      openDrawer();
+    }
+  });
+
+  // Another tab may have changed the cart: refresh badge and drawer when this one is shown again.
+  let wasOpen = false;
+  function refreshCart() {
+    const dialog = drawer();
+    if (!dialog || !window.htmx) return;
+    wasOpen = dialog.open;
+    window.htmx.ajax("GET", "/cart/drawer", { target: "#cart-drawer", swap: "outerHTML" });
+  }
+  document.addEventListener("htmx:afterSettle", function (event) {
+    if (wasOpen && event.detail && event.detail.requestConfig && event.detail.requestConfig.path === "/cart/drawer") {
+      wasOpen = false;
+      openDrawer();
+    }
+  });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "visible") refreshCart();
+  });
+  window.addEventListener("pageshow", function (event) {
+    if (event.persisted) refreshCart();
+  });
+})();

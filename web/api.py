@@ -1,0 +1,156 @@
+"""The JSON API for curl and scripts: the same services and the same owner resolver as the pages.
+
+Unsafe calls need `Content-Type: application/json` (a cross-site form cannot send it without a
+CORS preflight, which we never grant) and, when an Origin is sent, our own origin.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from litestar import Request, Router, delete, get, post
+from litestar.params import FromPath
+
+from web.cart import service as cart
+from web.catalog import service as catalog
+from web.owner import add_to_cart, resolve_owner
+from web.pages import load_cart
+from web.problems import InvalidInput, Problem
+from web.sessions import short_hash
+from web.visit import Visit, check_origin, visit
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+def cart_json(view: cart.CartView, currency: str) -> dict[str, Any]:
+    return {
+        "items": [
+            {
+                "id": line.id,
+                "productId": line.product_slug,
+                "variantId": line.variant_id,
+                "title": line.title,
+                "qty": line.quantity,
+                "unitPrice": line.unit_price,
+                "lineTotal": line.line_total,
+            }
+            for line in view.lines
+        ],
+        "totals": {"count": view.count, "subtotal": view.subtotal, "currency": currency},
+        "notices": view.notices,
+    }
+
+
+def require_json(request: Request) -> None:
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type != "application/json":
+        raise UnsupportedMediaType("Send this request with Content-Type: application/json.")
+    check_origin(request)
+
+
+async def json_object(request: Request) -> dict[str, Any]:
+    require_json(request)
+    try:
+        body = json.loads(await request.body())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidInput("The body is not valid JSON.") from None
+    if not isinstance(body, dict):
+        raise InvalidInput("The body must be a JSON object.")
+    return body
+
+
+def whole(body: dict[str, Any], name: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:
+    value = body.get(name)
+    if value is None and not required:
+        return None
+    if type(value) is not int or not minimum <= value <= maximum:
+        raise InvalidInput(f"{name} must be a whole number from {minimum} to {maximum}.", field=name)
+    return value
+
+
+@get("/api/cart", name="api.cart")
+async def read(request: Request) -> dict[str, Any]:
+    def work(v: Visit) -> dict[str, Any]:
+        return cart_json(load_cart(v), v.settings.currency)
+
+    return await visit(request, work)
+
+
+@post("/api/cart", name="api.cart_add", status_code=201)
+async def add(request: Request) -> dict[str, Any]:
+    body = await json_object(request)
+    settings = request.app.state.shop.settings
+    product_id = body.get("productId")
+    if not isinstance(product_id, str) or not 0 < len(product_id) <= 80:
+        raise InvalidInput("productId must be a product's id, such as “test-1”.", field="productId")
+    quantity = whole(body, "qty", minimum=1, maximum=settings.max_line_quantity)
+    variant_id = whole(body, "variantId", minimum=1, maximum=2**31 - 1, required=False)
+    assert quantity is not None
+
+    def work(v: Visit) -> dict[str, Any]:
+        _product, variant, _name = catalog.resolve_variant(v.conn, product_id, variant_id)
+        result = add_to_cart(v, variant, quantity)
+        return {**cart_json(load_cart(v), settings.currency), "message": result.message}
+
+    return await visit(request, work, write=True)
+
+
+@delete("/api/cart/product/{product_id:str}", name="api.cart_remove_product", status_code=200)
+async def remove_product(request: Request, product_id: FromPath[str]) -> dict[str, Any]:
+    require_json(request)
+
+    def work(v: Visit) -> dict[str, Any]:
+        pid, _variant, name = catalog.resolve_variant(v.conn, product_id, None)
+        result = cart.remove_product(v.conn, resolve_owner(v).cart_id, pid, name)
+        return {**cart_json(load_cart(v), v.settings.currency), "message": result.message}
+
+    return await visit(request, work, write=True)
+
+
+@delete("/api/cart/items/{line_id:int}", name="api.cart_remove_line", status_code=200)
+async def remove_line(request: Request, line_id: FromPath[int]) -> dict[str, Any]:
+    require_json(request)
+
+    def work(v: Visit) -> dict[str, Any]:
+        result = cart.remove_line(v.conn, resolve_owner(v).cart_id, line_id)
+        return {**cart_json(load_cart(v), v.settings.currency), "message": result.message}
+
+    return await visit(request, work, write=True)
+
+
+@get("/api/debug/session", name="api.debug_session")
+async def debug_session(request: Request) -> dict[str, Any]:
+    """Development only: what the server knows of this visitor, without revealing the session ID."""
+
+    def work(v: Visit) -> dict[str, Any]:
+        known = not v.session.is_new
+        return {
+            "sessionHash": short_hash(v.session.id) if known else None,
+            "userId": v.session.get("user_id"),
+            "cookieNames": sorted(request.cookies),
+        }
+
+    return await visit(request, work)
+
+
+@get("/api/cart/debug", name="api.cart_debug")
+async def debug_cart(request: Request) -> dict[str, Any]:
+    """Development only: whose cart this request resolves to, and how many items it holds."""
+
+    def work(v: Visit) -> dict[str, Any]:
+        owner = resolve_owner(v)
+        view, _stale = cart.read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
+        return {"owner": {"kind": owner.kind, "userId": owner.user_id}, "itemCount": view.count}
+
+    return await visit(request, work)
+
+
+def router(development: bool) -> Router:
+    handlers: list[Any] = [read, add, remove_product, remove_line]
+    if development:
+        handlers += [debug_session, debug_cart]
+    return Router(path="/", route_handlers=handlers)

@@ -1,0 +1,86 @@
+"""create_app(): the only wiring."""
+
+from __future__ import annotations
+
+import logging
+
+from litestar import Litestar
+from litestar.datastructures import MutableScopeHeaders
+from litestar.static_files import create_static_files_router
+from litestar.types import Message, Scope
+
+from web import api
+from web.cart.routes import router as cart_router
+from web.catalog.routes import router as catalog_router
+from web.db import Database, check_migrated
+from web.errors import EXCEPTION_HANDLERS
+from web.pages import Renderer
+from web.sessions import Session, SqlSessionStore
+from web.settings import Settings
+from web.visit import Shop
+
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "form-action 'self'; frame-ancestors 'none'; base-uri 'self'; object-src 'none'"
+)
+SECURITY_HEADERS = {
+    "content-security-policy": CONTENT_SECURITY_POLICY,
+    "x-content-type-options": "nosniff",
+    "referrer-policy": "same-origin",
+    "x-frame-options": "DENY",
+}
+
+
+def session_cookie(settings: Settings, session: Session) -> str:
+    """The one cookie this site sets: an opaque ID, HttpOnly, SameSite=Lax, Path=/ (Secure in production)."""
+    parts = [
+        f"{settings.cookie_name}={session.id}",
+        "Path=/",
+        f"Max-Age={settings.session_absolute_seconds}",
+        "HttpOnly",
+        "SameSite=Lax",
+    ]
+    if settings.cookie_secure:
+        parts.append("Secure")
+    return "; ".join(parts)
+
+
+def create_app(settings: Settings | None = None, *, check_database: bool = True) -> Litestar:
+    settings = settings or Settings.from_env()
+    settings.check()
+    db = Database(settings)
+    if check_database:
+        check_migrated(db)
+    shop = Shop(settings, db, SqlSessionStore(settings))
+
+    async def before_send(message: Message, scope: Scope) -> None:
+        if message["type"] != "http.response.start":
+            return
+        headers = MutableScopeHeaders.from_message(message)
+        for name, value in SECURITY_HEADERS.items():
+            headers[name] = value
+        session: Session | None = scope.get("state", {}).get("session")
+        if session is None:
+            return
+        headers["cache-control"] = "no-store"
+        if session.issued:
+            headers.add("set-cookie", session_cookie(settings, session))
+
+    app = Litestar(
+        route_handlers=[
+            catalog_router,
+            cart_router,
+            api.router(development=not settings.production),
+            create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,
+        before_send=[before_send],
+        request_max_body_size=settings.max_body_bytes,
+        on_shutdown=[db.dispose],
+        debug=settings.debug,
+        openapi_config=None,
+    )
+    app.state.shop = shop
+    app.state.renderer = Renderer(settings, app)
+    logging.getLogger("storefront").setLevel(logging.INFO)
+    return app

@@ -1,0 +1,154 @@
+"""Cart pages and forms. Without JavaScript every form posts and gets a 303 back with a flash;
+with htmx the same forms get the target fragment plus out-of-band badge, drawer and toast."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath
+
+from web import forms
+from web.cart import service as cart
+from web.catalog import service as catalog
+from web.owner import add_to_cart, resolve_owner
+from web.pages import current_path, fragments, is_htmx, layout, load_cart, page, redirect_back
+from web.visit import Visit, visit
+
+CART_PATH = "/cart"
+
+
+def csrf_token(request: Request, form: forms.MultiDict) -> str | None:
+    return request.headers.get("x-csrf-token") or forms.one(form, "csrf_token", required=False)
+
+
+def cart_response(
+    request: Request, context: dict[str, Any], target: str | None, next_path: str | None
+) -> Response[str]:
+    """After a cart change: a 303 back for plain forms, or the fragments htmx swaps in."""
+    if not is_htmx(request):
+        return redirect_back(request, next_path, CART_PATH)
+    on_cart_page = current_path(request).split("?")[0] == CART_PATH
+    oob = {**context, "oob": True}
+    parts: list[tuple[str, dict[str, Any]]] = []
+    if target:
+        parts.append((target, {**context, "oob": False}))
+    parts.append(("cart/partials/badge.html", oob))
+    if target != "cart/partials/drawer.html":
+        parts.append(("cart/partials/drawer.html", oob))
+    if on_cart_page and target != "cart/partials/contents.html":
+        parts.append(("cart/partials/contents.html", oob))
+    parts.append(("partials/toast.html", {**oob, "message": context["message"], "level": context["level"]}))
+    return fragments(request, *parts)
+
+
+async def change_cart(
+    request: Request, change: Callable[[Visit, forms.MultiDict], tuple[str, str]], target: str | None = None
+) -> Response[str]:
+    """Run one cart edit as the request's unit of work and answer it.
+
+    `change` does the edit and returns (message, level); the page's cart is read after it in the
+    same transaction, so what the shopper sees is what was stored.
+    """
+    form = await request.form()
+
+    def work(v: Visit) -> dict[str, Any]:
+        message, level = change(v, form)
+        view = load_cart(v)
+        if not is_htmx(request):
+            v.session.flash(message, level)
+        return {**layout(v, view, flashes=False), "message": message, "level": level}
+
+    context = await visit(request, work, write=True, csrf=csrf_token(request, form))
+    if target is None:
+        target = "cart/partials/drawer.html" if request.headers.get("hx-target") == "cart-drawer" else None
+        if target is None and current_path(request).split("?")[0] == CART_PATH:
+            target = "cart/partials/contents.html"
+    return cart_response(request, context, target, forms.one(form, "next", required=False))
+
+
+@get("/cart", name="cart.view")
+async def view_cart(request: Request) -> Response[str]:
+    context = await visit(request, layout)
+    return page(request, "cart/view.html", context)
+
+
+@get("/cart/drawer", name="cart.drawer")
+async def drawer(request: Request) -> Response[str]:
+    """The drawer and the badge as they are now: htmx asks for them when a tab becomes visible again."""
+    if not is_htmx(request):
+        return redirect_back(request, CART_PATH)
+    context = await visit(request, layout)
+    oob = {**context, "oob": True}
+    return fragments(
+        request, ("cart/partials/drawer.html", {**context, "oob": False}), ("cart/partials/badge.html", oob)
+    )
+
+
+@post("/cart/items", name="cart.add")
+async def add_item(request: Request) -> Response[str]:
+    form = await request.form()
+    product_slug = forms.one(form, "product", label="product")
+    assert product_slug is not None
+    variant_id = forms.identifier(form, "variant_id", "option")
+    settings = request.app.state.shop.settings
+    quantity = forms.quantity(form, settings.max_line_quantity)
+
+    def work(v: Visit) -> dict[str, Any]:
+        result = add_to_cart(v, variant_id, quantity, product_slug)
+        view = load_cart(v)
+        if not is_htmx(request):
+            v.session.flash(result.message, "success" if result.added else "info")
+            return {}
+        return {
+            **layout(v, view, flashes=False),
+            "in_cart": view.quantity_of(variant_id),
+            "message": result.message,
+            "level": "success" if result.added else "info",
+            "drawer_open": True,
+        }
+
+    context = await visit(request, work, write=True, csrf=csrf_token(request, form))
+    return cart_response(request, context, "catalog/partials/add_status.html", forms.one(form, "next", required=False))
+
+
+@post("/cart/lines/{line_id:int}/quantity", name="cart.set_quantity")
+async def set_quantity(request: Request, line_id: FromPath[int]) -> Response[str]:
+    def change(v: Visit, form: forms.MultiDict) -> tuple[str, str]:
+        quantity = forms.quantity(form, v.settings.max_line_quantity, minimum=0)
+        owner = resolve_owner(v)
+        result = cart.set_quantity(v.conn, owner.cart_id, line_id, quantity, v.settings.max_line_quantity, v.now)
+        return result.message, "success"
+
+    return await change_cart(request, change)
+
+
+@post("/cart/lines/{line_id:int}/remove", name="cart.remove_line")
+async def remove_line(request: Request, line_id: FromPath[int]) -> Response[str]:
+    def change(v: Visit, form: forms.MultiDict) -> tuple[str, str]:
+        return cart.remove_line(v.conn, resolve_owner(v).cart_id, line_id).message, "success"
+
+    return await change_cart(request, change)
+
+
+@post("/cart/products/{slug:str}/remove", name="cart.remove_product")
+async def remove_product(request: Request, slug: FromPath[str]) -> Response[str]:
+    def change(v: Visit, form: forms.MultiDict) -> tuple[str, str]:
+        product_id, _variant, name = catalog.resolve_variant(v.conn, slug, None)
+        return cart.remove_product(v.conn, resolve_owner(v).cart_id, product_id, name).message, "success"
+
+    return await change_cart(request, change)
+
+
+@post("/cart/clear", name="cart.clear")
+async def clear_cart(request: Request) -> Response[str]:
+    def change(v: Visit, form: forms.MultiDict) -> tuple[str, str]:
+        return cart.clear(v.conn, resolve_owner(v).cart_id).message, "success"
+
+    return await change_cart(request, change)
+
+
+router = Router(
+    path="/", route_handlers=[view_cart, drawer, add_item, set_quantity, remove_line, remove_product, clear_cart]
+)

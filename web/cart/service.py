@@ -1,0 +1,273 @@
+"""Cart rules: add, change, remove, read with stale stock clamped. No HTTP here.
+
+Every function takes the unit of work's connection and a cart id chosen by the owner resolver,
+and filters every statement by that cart id, so a line id from another cart is simply not found.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, delete, exists, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from web.db import least
+from web.models import cart_lines, carts, products, variants
+from web.problems import Conflict, InvalidInput, NotFound
+
+
+class CartMissing(NotFound):
+    """The cart the session pointed at no longer exists (purged by housekeeping)."""
+
+
+@dataclass(frozen=True)
+class Line:
+    id: int
+    variant_id: int
+    product_slug: str
+    product_name: str
+    variant_label: str
+    image: str
+    unit_price: int
+    quantity: int
+
+    @property
+    def title(self) -> str:
+        return f"{self.product_name} ({self.variant_label})" if self.variant_label else self.product_name
+
+    @property
+    def line_total(self) -> int:
+        return self.unit_price * self.quantity
+
+
+@dataclass
+class CartView:
+    lines: list[Line] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+    @property
+    def subtotal(self) -> int:
+        return sum(line.line_total for line in self.lines)
+
+    def quantity_of(self, variant_id: int) -> int:
+        return next((line.quantity for line in self.lines if line.variant_id == variant_id), 0)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    title: str
+    requested: int
+    added: int
+    quantity: int
+    stock: int
+
+    @property
+    def message(self) -> str:
+        if self.added == 0:
+            return f"You already have the most we can sell of {self.title} in your cart ({self.quantity})."
+        message = f"Added {self.added} × {self.title} to your cart."
+        if self.added < self.requested and self.quantity >= self.stock:
+            message += f" Only {self.stock} in stock: you now have {self.quantity}."
+        elif self.added < self.requested:
+            message += f" At most {self.quantity} per item: you now have {self.quantity}."
+        return message
+
+
+@dataclass(frozen=True)
+class Change:
+    title: str
+    quantity: int
+    message: str
+
+
+_LINE_COLUMNS = (
+    cart_lines.c.id,
+    cart_lines.c.variant_id,
+    cart_lines.c.quantity,
+    variants.c.stock,
+    variants.c.label,
+    variants.c.price_cents,
+    products.c.slug,
+    products.c.name,
+    products.c.image,
+    products.c.active,
+)
+
+
+def _title(name: str, label: str) -> str:
+    return f"{name} ({label})" if label else name
+
+
+def read_cart(conn: Connection, cart_id: int | None, max_quantity: int) -> tuple[CartView, bool]:
+    """The cart as the shopper may buy it now, and whether stored lines need clamping to match."""
+    view = CartView()
+    if cart_id is None:
+        return view, False
+    rows = conn.execute(
+        select(*_LINE_COLUMNS)
+        .select_from(cart_lines.join(variants).join(products))
+        .where(cart_lines.c.cart_id == cart_id)
+        .order_by(cart_lines.c.id)
+    ).all()
+    stale = False
+    for row in rows:
+        title = _title(row.name, row.label)
+        allowed = 0 if not row.active else min(row.stock, max_quantity)
+        quantity = min(row.quantity, allowed)
+        if quantity < row.quantity:
+            stale = True
+            if quantity == 0:
+                view.notices.append(f"{title} is no longer available and was removed from your cart.")
+            elif quantity == row.stock:
+                view.notices.append(f"Only {row.stock} left of {title}: quantity reduced to {quantity}.")
+            else:
+                view.notices.append(f"{title}: quantity reduced to the limit of {quantity}.")
+        if quantity:
+            view.lines.append(
+                Line(row.id, row.variant_id, row.slug, row.name, row.label, row.image, row.price_cents, quantity)
+            )
+    return view, stale
+
+
+def clamp_cart(conn: Connection, cart_id: int, max_quantity: int, now: int) -> None:
+    """Store what read_cart showed: lines reduced to stock and limit, unavailable lines removed."""
+    unavailable = select(variants.c.id).join(products).where((variants.c.stock == 0) | ~products.c.active)
+    conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id, cart_lines.c.variant_id.in_(unavailable)))
+    stock = select(variants.c.stock).where(variants.c.id == cart_lines.c.variant_id).scalar_subquery()
+    conn.execute(
+        update(cart_lines)
+        .where(cart_lines.c.cart_id == cart_id, cart_lines.c.quantity > least(stock, max_quantity))
+        .values(quantity=least(stock, max_quantity), updated_at=now)
+    )
+
+
+def _upsert(conn: Connection):  # type: ignore[no-untyped-def]
+    return sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
+
+
+def add(
+    conn: Connection,
+    cart_id: int,
+    variant_id: int,
+    quantity: int,
+    max_quantity: int,
+    now: int,
+    product_slug: str | None = None,
+) -> AddResult:
+    """Add in one atomic upsert that sums and clamps in the statement, so concurrent adds never lose one."""
+    in_cart = (
+        select(cart_lines.c.quantity)
+        .where(cart_lines.c.cart_id == cart_id, cart_lines.c.variant_id == variants.c.id)
+        .scalar_subquery()
+    )
+    row = conn.execute(
+        select(
+            variants.c.stock,
+            variants.c.label,
+            products.c.name,
+            products.c.slug,
+            products.c.active,
+            in_cart.label("in_cart"),
+            exists(select(carts.c.id).where(carts.c.id == cart_id)).label("cart_exists"),
+        )
+        .join(products)
+        .where(variants.c.id == variant_id)
+    ).first()
+    if row is None or not row.active:
+        raise NotFound("That product is not available.")
+    if product_slug is not None and row.slug != product_slug.lower():
+        raise InvalidInput("That option does not belong to this product.", field="variant_id")
+    if not row.cart_exists:
+        raise CartMissing("Your cart has expired.")
+    title = _title(row.name, row.label)
+    if row.stock == 0:
+        raise Conflict(f"Sorry, {title} is sold out.")
+    limit = min(row.stock, max_quantity)
+    before = min(row.in_cart or 0, limit)
+    if row.in_cart is not None and row.in_cart >= limit:
+        return AddResult(title, quantity, 0, limit, row.stock)
+
+    insert = _upsert(conn)(cart_lines)
+    stock = select(variants.c.stock).where(variants.c.id == insert.excluded.variant_id).scalar_subquery()
+    statement = insert.from_select(
+        ["cart_id", "variant_id", "quantity", "updated_at"],
+        select(
+            literal(cart_id),
+            variants.c.id,
+            least(quantity, variants.c.stock, max_quantity),
+            literal(now),
+        ).where(variants.c.id == variant_id, variants.c.stock > 0),
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
+        set_={
+            "quantity": least(cart_lines.c.quantity + insert.excluded.quantity, stock, max_quantity),
+            "updated_at": now,
+        },
+    ).returning(cart_lines.c.quantity)
+    after = conn.execute(statement).scalar_one_or_none()
+    if after is None:
+        raise Conflict(f"Sorry, {title} has just sold out.")
+    return AddResult(title, quantity, max(after - before, 0), after, row.stock)
+
+
+def _line(conn: Connection, cart_id: int, line_id: int):  # type: ignore[no-untyped-def]
+    row = conn.execute(
+        select(*_LINE_COLUMNS)
+        .select_from(cart_lines.join(variants).join(products))
+        .where(cart_lines.c.id == line_id, cart_lines.c.cart_id == cart_id)
+    ).first()
+    if row is None:
+        raise NotFound("That item is not in your cart.")
+    return row
+
+
+def set_quantity(
+    conn: Connection, cart_id: int | None, line_id: int, quantity: int, max_quantity: int, now: int
+) -> Change:
+    """Set a line's quantity; 0 removes it. The quantity is clamped to stock and the per-line limit."""
+    if cart_id is None:
+        raise NotFound("That item is not in your cart.")
+    row = _line(conn, cart_id, line_id)
+    title = _title(row.name, row.label)
+    allowed = min(row.stock, max_quantity) if row.active else 0
+    if quantity == 0 or allowed == 0:
+        conn.execute(delete(cart_lines).where(cart_lines.c.id == line_id, cart_lines.c.cart_id == cart_id))
+        message = f"Removed {title} from your cart." if quantity == 0 else f"{title} is sold out and was removed."
+        return Change(title, 0, message)
+    stored = min(quantity, allowed)
+    conn.execute(
+        update(cart_lines)
+        .where(cart_lines.c.id == line_id, cart_lines.c.cart_id == cart_id)
+        .values(quantity=stored, updated_at=now)
+    )
+    if stored < quantity:
+        return Change(title, stored, f"Only {stored} of {title} can be bought: quantity set to {stored}.")
+    return Change(title, stored, f"{title}: quantity set to {stored}.")
+
+
+def remove_line(conn: Connection, cart_id: int | None, line_id: int) -> Change:
+    if cart_id is None:
+        raise NotFound("That item is not in your cart.")
+    row = _line(conn, cart_id, line_id)
+    conn.execute(delete(cart_lines).where(cart_lines.c.id == line_id, cart_lines.c.cart_id == cart_id))
+    title = _title(row.name, row.label)
+    return Change(title, 0, f"Removed {title} from your cart.")
+
+
+def remove_product(conn: Connection, cart_id: int | None, product_id: int, product_name: str) -> Change:
+    """Remove every variant of one product from the cart."""
+    if cart_id is not None:
+        of_product = select(variants.c.id).where(variants.c.product_id == product_id)
+        conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id, cart_lines.c.variant_id.in_(of_product)))
+    return Change(product_name, 0, f"Removed {product_name} from your cart.")
+
+
+def clear(conn: Connection, cart_id: int | None) -> Change:
+    if cart_id is not None:
+        conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id))
+    return Change("", 0, "Your cart is now empty.")

@@ -1,0 +1,158 @@
+"""The engine, and one unit of work per request.
+
+A request's database work is one synchronous function on one connection. On SQLite it runs
+inline on the event loop (one statement costs microseconds; a thread hop costs more than the
+whole unit), with writes serialised by a process-wide lock plus `BEGIN IMMEDIATE`, so SQLite's
+sleep-and-retry never runs between our own connections. Other engines run the same function in a
+worker thread. DESIGN.md §8 has the measurements behind this.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import anyio.to_thread
+from sqlalchemy import Connection, create_engine, event, exc
+from sqlalchemy.engine import Engine
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import GenericFunction
+
+from web.settings import ROOT, Settings
+
+T = TypeVar("T")
+SQLITE_BUSY_TIMEOUT_MS = 2000
+
+
+class least(GenericFunction[Any]):
+    """Smallest of its arguments: LEAST() on PostgreSQL, the scalar MIN() on SQLite."""
+
+    inherit_cache = True
+
+
+@compiles(least, "sqlite")
+def _least_sqlite(element: least, compiler: Any, **kw: Any) -> str:
+    return f"min({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(least)
+def _least_default(element: least, compiler: Any, **kw: Any) -> str:
+    return f"least({compiler.process(element.clauses, **kw)})"
+
+
+class DatabaseUnavailable(Exception):
+    """The database is down, locked for too long or not migrated: the shopper gets a 503."""
+
+
+def sqlalchemy_url(url: str) -> str:
+    """Accept the plain URLs hosting platforms hand out and pick our driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        # Autocommit at the driver level: we issue BEGIN IMMEDIATE ourselves for writes.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+class Database:
+    def __init__(self, settings: Settings) -> None:
+        self.url = sqlalchemy_url(settings.database_url)
+        self.is_sqlite = self.url.startswith("sqlite")
+        if self.is_sqlite:
+            path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
+            if path and path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        self.engine = create_engine(self.url, pool_pre_ping=not self.is_sqlite)
+        if self.is_sqlite:
+            _prepare_sqlite(self.engine)
+        inline = settings.run_units_inline
+        self.inline = self.is_sqlite if inline is None else inline
+        self._write_lock = threading.Lock()
+        self.statements = 0
+
+        @event.listens_for(self.engine, "before_cursor_execute")
+        def _count(*_args: Any) -> None:
+            self.statements += 1
+
+    async def run(self, work: Callable[[Connection], T]) -> T:
+        """Run one unit of work: inline on SQLite, otherwise with one hop to a worker thread."""
+        if self.inline:
+            return self.run_sync(work)
+        return await anyio.to_thread.run_sync(self.run_sync, work)
+
+    def run_sync(self, work: Callable[[Connection], T]) -> T:
+        try:
+            with self.engine.connect() as conn:
+                result = work(conn)
+                if conn.in_transaction():
+                    conn.commit()
+                return result
+        except exc.OperationalError as error:
+            raise DatabaseUnavailable(str(error.orig)) from error
+
+    @contextmanager
+    def write(self, conn: Connection) -> Iterator[None]:
+        """Open the unit's write transaction; it commits when the unit returns, rolls back on error."""
+        if not self.is_sqlite:
+            if not conn.in_transaction():
+                conn.begin()
+            yield
+            return
+        with self._write_lock:
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            try:
+                yield
+                conn.commit()
+            except BaseException:
+                conn.rollback()
+                raise
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def alembic_config(database_url: str) -> Any:
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.set_main_option("sqlalchemy.url", sqlalchemy_url(database_url).replace("%", "%%"))
+    return config
+
+
+def migration_state(db: Database) -> tuple[str | None, str]:
+    """The database's current revision and the code's head revision."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head() or ""
+    try:
+        with db.engine.connect() as conn:
+            current = MigrationContext.configure(conn).get_current_revision()
+    except exc.OperationalError as error:
+        raise DatabaseUnavailable(f"cannot reach the database: {error.orig}") from error
+    return current, head
+
+
+def check_migrated(db: Database) -> None:
+    current, head = migration_state(db)
+    if current != head:
+        state = "not migrated" if current is None else f"at revision {current}, code expects {head}"
+        raise DatabaseUnavailable(
+            f"The database is {state}. Run `make migrate` (or `.venv/bin/python -m web migrate`) first."
+        )

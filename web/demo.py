@@ -1,0 +1,209 @@
+"""The demo catalogue: 24 products in four categories. Loading it twice adds nothing."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlalchemy import Connection, select
+
+from web.models import categories, products, variants
+
+CATEGORIES = [("apparel", "Apparel"), ("home", "Home"), ("kitchen", "Kitchen"), ("stationery", "Stationery")]
+
+
+@dataclass(frozen=True)
+class DemoProduct:
+    slug: str
+    name: str
+    category: str
+    description: str
+    price: int
+    variants: tuple[tuple[str, int], ...]  # (label, stock); one ("", n) for a product without options
+    hue: int
+
+
+SIZES = ("S", "M", "L", "XL")
+PRODUCTS = [
+    DemoProduct("test-1", "Test product 1", "stationery", "A plain product for smoke tests.", 500, (("", 50),), 200),
+    DemoProduct(
+        "test-2", "Test product 2", "stationery", "Another plain product for smoke tests.", 750, (("", 50),), 220
+    ),
+    DemoProduct(
+        "linen-shirt",
+        "Linen shirt",
+        "apparel",
+        "Breathable washed linen, relaxed fit.",
+        5900,
+        tuple(zip(SIZES, (4, 2, 7, 0), strict=True)),
+        30,
+    ),
+    DemoProduct(
+        "merino-sweater",
+        "Merino sweater",
+        "apparel",
+        "Fine merino wool, crew neck.",
+        8900,
+        tuple(zip(SIZES, (3, 5, 5, 1), strict=True)),
+        10,
+    ),
+    DemoProduct(
+        "canvas-tote",
+        "Canvas tote",
+        "apparel",
+        "Heavy cotton canvas with inner pocket.",
+        2400,
+        (("Natural", 25), ("Black", 12)),
+        45,
+    ),
+    DemoProduct(
+        "wool-socks",
+        "Wool socks",
+        "apparel",
+        "Warm ribbed socks, pack of two.",
+        1500,
+        (("36-40", 30), ("41-46", 30)),
+        0,
+    ),
+    DemoProduct(
+        "rain-jacket",
+        "Rain jacket",
+        "apparel",
+        "Waterproof shell with taped seams.",
+        12900,
+        tuple(zip(SIZES, (2, 3, 3, 2), strict=True)),
+        190,
+    ),
+    DemoProduct("cotton-cap", "Cotton cap", "apparel", "Six-panel cap, adjustable strap.", 1900, (("", 1),), 60),
+    DemoProduct("silk-scarf", "Silk scarf", "apparel", "Hand-rolled edges, printed silk twill.", 6500, (("", 0),), 320),
+    DemoProduct(
+        "ceramic-vase",
+        "Ceramic vase",
+        "home",
+        "Stoneware vase with a matte glaze.",
+        3900,
+        (("Small", 6), ("Large", 3)),
+        15,
+    ),
+    DemoProduct(
+        "wool-throw",
+        "Wool throw",
+        "home",
+        "A soft throw for the sofa, 130 × 170 cm.",
+        9900,
+        (("Grey", 4), ("Ochre", 2)),
+        40,
+    ),
+    DemoProduct("scented-candle", "Scented candle", "home", "Soy wax, cedar and fig, 40 hours.", 2200, (("", 40),), 25),
+    DemoProduct(
+        "linen-cushion",
+        "Linen cushion",
+        "home",
+        "Linen cover with a feather insert.",
+        3500,
+        (("Sand", 9), ("Sage", 0), ("Rust", 5)),
+        100,
+    ),
+    DemoProduct("wall-clock", "Wall clock", "home", "Silent sweep movement, oak frame.", 4900, (("", 8),), 210),
+    DemoProduct("table-lamp", "Table lamp", "home", "Brass lamp with a linen shade.", 11900, (("", 3),), 50),
+    DemoProduct("chef-knife", "Chef's knife", "kitchen", "20 cm blade, forged steel.", 8900, (("", 10),), 0),
+    DemoProduct("espresso-cups", "Espresso cups", "kitchen", "Set of four porcelain cups.", 2900, (("", 20),), 20),
+    DemoProduct(
+        "cast-iron-pan", "Cast iron pan", "kitchen", "Pre-seasoned, 26 cm.", 5400, (("24 cm", 5), ("28 cm", 4)), 5
+    ),
+    DemoProduct(
+        "olive-board", "Olive wood board", "kitchen", "A board cut from one piece of olive wood.", 3900, (("", 7),), 35
+    ),
+    DemoProduct("tea-tin", "Tea tin", "kitchen", "Airtight tin for loose tea.", 1400, (("", 60),), 150),
+    DemoProduct(
+        "linen-apron",
+        "Linen apron",
+        "kitchen",
+        "Cross-back apron with two pockets.",
+        3200,
+        (("Blue", 10), ("Natural", 10)),
+        215,
+    ),
+    DemoProduct(
+        "dot-notebook",
+        "Dot grid notebook",
+        "stationery",
+        "A5, 192 pages, lay-flat binding.",
+        1800,
+        (("A5", 40), ("A6", 25)),
+        260,
+    ),
+    DemoProduct(
+        "fountain-pen",
+        "Fountain pen",
+        "stationery",
+        "Steel nib, converter included.",
+        4500,
+        (("Fine", 6), ("Medium", 6)),
+        240,
+    ),
+    DemoProduct("desk-tray", "Desk tray", "stationery", "Powder-coated steel tray.", 2600, (("", 12),), 280),
+]
+
+
+def image_path(slug: str) -> str:
+    return f"img/products/{slug}.svg"
+
+
+def product_svg(product: DemoProduct) -> str:
+    """A simple picture for a demo product: its initials on a coloured tile."""
+    initials = "".join(word[0] for word in product.name.replace("'", "").split()[:2]).upper()
+    hue = product.hue
+    return (
+        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 240" role="img">'
+        f"<title>{product.name}</title>"
+        f'<rect width="240" height="240" fill="hsl({hue} 45% 88%)"/>'
+        f'<circle cx="120" cy="120" r="78" fill="hsl({hue} 40% 70%)"/>'
+        f'<text x="120" y="138" text-anchor="middle" font-family="sans-serif" font-size="52" '
+        f'font-weight="700" fill="hsl({hue} 45% 25%)">{initials}</text></svg>\n'
+    )
+
+
+def write_images(static_dir: Path) -> int:
+    folder = static_dir / "img" / "products"
+    folder.mkdir(parents=True, exist_ok=True)
+    for product in PRODUCTS:
+        (folder / f"{product.slug}.svg").write_text(product_svg(product))
+    return len(PRODUCTS)
+
+
+def load(conn: Connection) -> int:
+    """Insert what is missing of the demo catalogue; returns how many products were added."""
+    category_ids = dict(conn.execute(select(categories.c.slug, categories.c.id)).all())
+    for position, (slug, name) in enumerate(CATEGORIES):
+        if slug not in category_ids:
+            category_ids[slug] = conn.execute(
+                categories.insert().values(slug=slug, name=name, position=position).returning(categories.c.id)
+            ).scalar_one()
+    existing = set(conn.execute(select(products.c.slug)).scalars())
+    added = 0
+    for position, product in enumerate(PRODUCTS):
+        if product.slug in existing:
+            continue
+        product_id = conn.execute(
+            products.insert()
+            .values(
+                slug=product.slug,
+                name=product.name,
+                description=product.description,
+                category_id=category_ids[product.category],
+                image=image_path(product.slug),
+                active=True,
+                position=position,
+            )
+            .returning(products.c.id)
+        ).scalar_one()
+        for index, (label, stock) in enumerate(product.variants):
+            sku = f"{product.slug}-{label.lower().replace(' ', '')}" if label else product.slug
+            conn.execute(
+                variants.insert().values(
+                    product_id=product_id, sku=sku, label=label, price_cents=product.price, stock=stock, position=index
+                )
+            )
+        added += 1
+    return added

@@ -1,0 +1,103 @@
+"""Every failure as the client can read it: a page, an htmx toast, or JSON under /api.
+
+Shoppers never see a traceback; unexpected errors are logged with the request path and answered
+with a generic 500. A database that is down or locked for too long answers 503 with Retry-After.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, NotFoundException
+from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED, HTTP_413_REQUEST_ENTITY_TOO_LARGE
+
+from web.db import DatabaseUnavailable
+from web.pages import html, is_htmx, renderer
+from web.problems import Problem
+
+log = logging.getLogger("storefront")
+RETRY_AFTER_SECONDS = "5"
+
+TITLES = {
+    400: "That did not look right",
+    403: "Not allowed",
+    404: "Not found",
+    405: "Not allowed here",
+    409: "Not possible right now",
+    413: "Too large",
+    429: "Too many attempts",
+    500: "Something went wrong",
+    503: "Back in a moment",
+}
+CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "TOO_LARGE", 500: "INTERNAL_ERROR"}
+
+
+def respond(
+    request: Request[Any, Any, Any],
+    status: int,
+    message: str,
+    code: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> Response[Any]:
+    headers = dict(headers or {})
+    if request.url.path.startswith("/api/") or request.url.path == "/api":
+        body: dict[str, Any] = {"error": code, "message": message}
+        if field:
+            body["field"] = field
+        return Response(body, status_code=status, headers=headers)
+    context = {"status": status, "title": TITLES.get(status, "Error"), "message": message, "level": "error"}
+    if is_htmx(request):
+        # The target keeps its content; the message arrives out of band in the toast region.
+        headers["HX-Reswap"] = "none"
+        return html(renderer(request).render("partials/toast.html", {**context, "oob": True}), status, headers)
+    page = {**context, "cart": None, "csrf_token": "", "flashes": [], "drawer_open": False}
+    return html(renderer(request).render("errors/error.html", page), status, headers)
+
+
+def problem_handler(request: Request[Any, Any, Any], error: Problem) -> Response[Any]:
+    return respond(request, error.status, error.message, error.code, error.field)
+
+
+def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
+    status = error.status_code
+    if status >= 500:
+        return server_error_handler(request, error)
+    if isinstance(error, NotFoundException) and error.detail in ("Not Found", ""):
+        message = "There is no page at this address."
+    elif status == HTTP_405_METHOD_NOT_ALLOWED:
+        message = f"This address does not accept {request.method} requests."
+    elif status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
+        message = "That request is too large."
+    elif status == 400:
+        message = "The request could not be understood. Check the address and the values sent."
+    else:
+        message = error.detail
+    headers = {k: v for k, v in (error.headers or {}).items() if k.lower() in {"allow", "retry-after"}}
+    return respond(request, status, message, CODES.get(status, "ERROR"), headers=headers)
+
+
+def unavailable_handler(request: Request[Any, Any, Any], error: DatabaseUnavailable) -> Response[Any]:
+    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+    return respond(
+        request,
+        503,
+        "The shop is busy or under maintenance. Nothing was changed; please try again in a few seconds.",
+        "UNAVAILABLE",
+        headers={"Retry-After": RETRY_AFTER_SECONDS},
+    )
+
+
+def server_error_handler(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
+    return respond(request, 500, "Something went wrong on our side. Please try again.", "INTERNAL_ERROR")
+
+
+EXCEPTION_HANDLERS: dict[Any, Any] = {
+    Problem: problem_handler,
+    HTTPException: http_handler,
+    DatabaseUnavailable: unavailable_handler,
+    Exception: server_error_handler,
+}

@@ -1,0 +1,67 @@
+"""Strict parsing of what shoppers send. Anything unexpected is an InvalidInput with a readable message."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import urlsplit
+
+from web.problems import InvalidInput
+
+DIGITS = re.compile(r"[0-9]{1,9}")
+MAX_TEXT = 200
+
+
+# Litestar's form and query multidicts; only their getall(key, default) is used.
+MultiDict = Any
+
+
+def one(form: MultiDict, name: str, *, required: bool = True, label: str | None = None) -> str | None:
+    """The single value of a field: refused when repeated, missing (if required) or not text."""
+    values = form.getall(name, [])
+    label = label or name.replace("_", " ")
+    if len(values) > 1:
+        raise InvalidInput(f"The {label} was sent more than once.", field=name)
+    if not values or values[0] == "":
+        if required:
+            raise InvalidInput(f"Please give a {label}.", field=name)
+        return None
+    value = values[0]
+    if not isinstance(value, str):
+        raise InvalidInput(f"The {label} must be text.", field=name)
+    return value
+
+
+def whole_number(raw: str, *, name: str, label: str, minimum: int, maximum: int) -> int:
+    """A plain ASCII whole number within bounds: no signs, decimals, exponents or other scripts' digits."""
+    text = raw.strip()
+    if not DIGITS.fullmatch(text):
+        raise InvalidInput(f"The {label} must be a whole number from {minimum} to {maximum}.", field=name)
+    value = int(text)
+    if not minimum <= value <= maximum:
+        raise InvalidInput(f"The {label} must be a whole number from {minimum} to {maximum}.", field=name)
+    return value
+
+
+def quantity(form: MultiDict, maximum: int, *, minimum: int = 1, name: str = "quantity") -> int:
+    raw = one(form, name, label="quantity")
+    assert raw is not None
+    return whole_number(raw, name=name, label="quantity", minimum=minimum, maximum=maximum)
+
+
+def identifier(form: MultiDict, name: str, label: str) -> int:
+    raw = one(form, name, label=label)
+    assert raw is not None
+    return whole_number(raw, name=name, label=label, minimum=1, maximum=2**31 - 1)
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """A same-site relative path to return to, or the fallback: never an open redirect."""
+    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+        return fallback
+    if "\\" in target or any(ord(ch) < 32 for ch in target):
+        return fallback
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return fallback
+    return target

@@ -1,0 +1,102 @@
+"""Rendering: full pages, htmx fragments and the layout context every page shares.
+
+A page and the fragments htmx swaps in render from the same partial templates, so the badge, the
+drawer and the cart page can never disagree about the cart.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from litestar import Litestar, Request, Response
+from litestar.enums import MediaType
+
+from web.cart import service as cart
+from web.forms import safe_next
+from web.owner import Owner, resolve_owner
+from web.settings import Settings
+from web.visit import Visit
+
+CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
+
+
+class Renderer:
+    def __init__(self, settings: Settings, app: Litestar) -> None:
+        self.env = Environment(
+            loader=FileSystemLoader(settings.templates_dir),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            auto_reload=not settings.production,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        symbol = CURRENCY_SYMBOLS.get(settings.currency, settings.currency + " ")
+        self.env.filters["money"] = lambda cents: f"{symbol}{cents // 100:,}.{cents % 100:02d}"
+        self.env.globals["url"] = app.route_reverse
+        self.env.globals["static"] = lambda path: f"/static/{path}"
+        self.env.globals["max_line_quantity"] = settings.max_line_quantity
+
+    def render(self, name: str, context: Mapping[str, Any]) -> str:
+        return self.env.get_template(name).render(context)
+
+
+def renderer(request: Request) -> Renderer:
+    return request.app.state.renderer  # type: ignore[no-any-return]
+
+
+def is_htmx(request: Request) -> bool:
+    return request.headers.get("hx-request") == "true"
+
+
+def current_path(request: Request) -> str:
+    """Where an htmx request's page is (HX-Current-URL), else this request's own path."""
+    current = request.headers.get("hx-current-url")
+    if current:
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(current)
+        return parts.path + (f"?{parts.query}" if parts.query else "")
+    return request.url.path + (f"?{request.url.query}" if request.url.query else "")
+
+
+def load_cart(v: Visit, owner: Owner | None = None) -> cart.CartView:
+    """The owner's cart as it may be bought now; stale lines are clamped in the database too."""
+    owner = owner or resolve_owner(v)
+    view, stale = cart.read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
+    if stale and owner.cart_id is not None:
+        with v.writing():
+            cart.clamp_cart(v.conn, owner.cart_id, v.settings.max_line_quantity, v.now)
+    return view
+
+
+def layout(v: Visit, view: cart.CartView | None = None, *, flashes: bool = True) -> dict[str, Any]:
+    """What base.html needs: the cart for badge and drawer, the CSRF token and pending flash messages."""
+    view = view if view is not None else load_cart(v)
+    return {
+        "cart": view,
+        "csrf_token": v.session.csrf_token,
+        "flashes": v.session.take_flashes() if flashes else [],
+        "drawer_open": False,
+    }
+
+
+def html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
+    return Response(body, status_code=status, media_type=MediaType.HTML, headers=headers)
+
+
+def page(request: Request, template: str, context: Mapping[str, Any], status: int = 200) -> Response[str]:
+    return html(renderer(request).render(template, context), status)
+
+
+def fragments(request: Request, *parts: tuple[str, Mapping[str, Any]], status: int = 200) -> Response[str]:
+    """Several partials in one htmx response: the target first, then out-of-band swaps."""
+    out = renderer(request)
+    return html("\n".join(out.render(name, context) for name, context in parts), status)
+
+
+def redirect_back(request: Request, target: str | None, fallback: str = "/") -> Response[str]:
+    """PRG for forms without JavaScript: 303 back to where the shopper was."""
+    location = safe_next(target, fallback)
+    return Response("", status_code=303, headers={"Location": location}, media_type=MediaType.HTML)

@@ -1,0 +1,153 @@
+"""Server-side sessions behind one opaque cookie.
+
+The cookie carries 256 random bits and nothing else. The store keys sessions by the SHA-256 of
+that value, so neither the database nor the logs ever hold a usable session ID. An ID the store
+does not know (planted, forged, expired or purged) is never adopted: the visitor gets a fresh one.
+The session is loaded and saved inside the request's unit of work (web/visit.py), on the same
+connection as the cart, so a request makes no separate trip for it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import Connection, delete, insert, select, update
+
+from web.models import sessions
+from web.settings import Settings
+
+
+def new_session_id() -> str:
+    return secrets.token_urlsafe(32)
+
+
+def session_key(session_id: str) -> str:
+    return hashlib.sha256(session_id.encode()).hexdigest()
+
+
+def short_hash(session_id: str | None) -> str:
+    """What logs and the debug endpoint may show of a session ID."""
+    return session_key(session_id)[:12] if session_id else "-"
+
+
+@dataclass
+class Session:
+    id: str
+    data: dict[str, Any]
+    created_at: int
+    expires_at: int
+    is_new: bool = False
+    changed: bool = False
+    previous_id: str | None = None
+    issued: bool = False
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self.data.get(key, default)
+
+    def set(self, key: str, value: Any) -> None:
+        if self.data.get(key) != value:
+            self.data[key] = value
+            self.changed = True
+
+    def pop(self, key: str, default: Any = None) -> Any:
+        if key in self.data:
+            self.changed = True
+            return self.data.pop(key)
+        return default
+
+    def flash(self, message: str, level: str = "info") -> None:
+        self.data.setdefault("flash", []).append({"message": message, "level": level})
+        self.changed = True
+
+    def take_flashes(self) -> list[dict[str, str]]:
+        return list(self.pop("flash", []))
+
+    @property
+    def csrf_token(self) -> str:
+        token = self.data.get("csrf")
+        if not token:
+            token = secrets.token_urlsafe(32)
+            self.set("csrf", token)
+        return str(token)
+
+    def csrf_matches(self, sent: str | None) -> bool:
+        expected = self.data.get("csrf")
+        return bool(sent and expected) and hmac.compare_digest(str(sent), str(expected))
+
+    def rotate(self) -> None:
+        """Issue a new ID for this session's data; the old entry is deleted when the session is saved."""
+        if self.previous_id is None and not self.is_new:
+            self.previous_id = self.id
+        self.id = new_session_id()
+        self.changed = True
+
+
+@dataclass
+class SqlSessionStore:
+    """Sessions in the application's own database, one row each."""
+
+    settings: Settings
+    now: Any = field(default=time.time)
+
+    def load(self, conn: Connection, session_id: str | None) -> Session:
+        now = int(self.now())
+        if session_id and len(session_id) <= 128:
+            row = conn.execute(
+                select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(
+                    sessions.c.key == session_key(session_id)
+                )
+            ).first()
+            if row is not None and row.expires_at > now:
+                return Session(session_id, json.loads(row.data), row.created_at, row.expires_at)
+        return Session(new_session_id(), {}, now, 0, is_new=True)
+
+    def _expiry(self, session: Session, now: int) -> int:
+        idle = now + self.settings.session_idle_seconds
+        return min(idle, session.created_at + self.settings.session_absolute_seconds)
+
+    def save(self, conn: Connection, session: Session) -> None:
+        """Write the session if its data changed, or refresh its expiry at most every few minutes."""
+        if session.is_new and not session.changed:
+            return
+        now = int(self.now())
+        expires_at = self._expiry(session, now)
+        refresh_due = expires_at - session.expires_at >= self.settings.session_refresh_seconds
+        if not (session.changed or refresh_due):
+            return
+        if session.previous_id is not None:
+            conn.execute(delete(sessions).where(sessions.c.key == session_key(session.previous_id)))
+        data = json.dumps(session.data, separators=(",", ":"))
+        if session.is_new or session.previous_id is not None:
+            conn.execute(
+                insert(sessions).values(
+                    key=session_key(session.id), data=data, created_at=session.created_at, expires_at=expires_at
+                )
+            )
+            session.issued = True
+            session.is_new = False
+            session.previous_id = None
+        elif session.changed:
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.key == session_key(session.id))
+                .values(data=data, expires_at=expires_at)
+            )
+        else:
+            conn.execute(
+                update(sessions).where(sessions.c.key == session_key(session.id)).values(expires_at=expires_at)
+            )
+        session.expires_at = expires_at
+        session.changed = False
+
+    def destroy(self, conn: Connection, session: Session) -> None:
+        conn.execute(delete(sessions).where(sessions.c.key == session_key(session.id)))
+
+    def purge_expired(self, conn: Connection) -> int:
+        result = conn.execute(delete(sessions).where(sessions.c.expires_at <= int(self.now())))
+        return int(result.rowcount or 0)

@@ -1,0 +1,113 @@
+"""Typed settings, read from the environment once and passed to create_app()."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'storefront.db'}"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, malformed or unsafe for the chosen environment."""
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int = 0) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if value < minimum:
+        raise SettingsError(f"{name} must be at least {minimum}, got {value}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    app_env: str = "development"
+    debug: bool = False
+    host: str = "127.0.0.1"
+    port: int = 8000
+    database_url: str = DEFAULT_DATABASE_URL
+    session_store_url: str = ""
+    cookie_secure: bool = False
+    session_idle_seconds: int = 7 * 24 * 3600
+    session_absolute_seconds: int = 30 * 24 * 3600
+    session_refresh_seconds: int = 300
+    max_line_quantity: int = 99
+    currency: str = "EUR"
+    page_size: int = 12
+    max_body_bytes: int = 64 * 1024
+    run_units_inline: bool | None = None
+    templates_dir: Path = field(default=ROOT / "templates")
+    static_dir: Path = field(default=ROOT / "static")
+
+    @property
+    def production(self) -> bool:
+        return self.app_env == "production"
+
+    @property
+    def cookie_name(self) -> str:
+        """`__Host-` binds the cookie to this host, HTTPS and Path=/; browsers refuse it over HTTP."""
+        return "__Host-session" if self.cookie_secure else "session"
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def with_overrides(self, **changes: object) -> Settings:
+        return replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        app_env = env.get("APP_ENV", "development") or "development"
+        if app_env not in {"development", "production"}:
+            raise SettingsError(f"APP_ENV must be development or production, got {app_env!r}")
+        production = app_env == "production"
+        inline = env.get("RUN_UNITS_INLINE")
+        settings = cls(
+            app_env=app_env,
+            debug=_bool(env, "DEBUG", False),
+            host=env.get("HOST") or "127.0.0.1",
+            port=_int(env, "PORT", 8000, minimum=1),
+            database_url=env.get("DATABASE_URL") or DEFAULT_DATABASE_URL,
+            session_store_url=env.get("SESSION_STORE_URL", ""),
+            cookie_secure=_bool(env, "COOKIE_SECURE", production),
+            session_idle_seconds=_int(env, "SESSION_IDLE_SECONDS", 7 * 24 * 3600, minimum=60),
+            session_absolute_seconds=_int(env, "SESSION_ABSOLUTE_SECONDS", 30 * 24 * 3600, minimum=60),
+            max_line_quantity=_int(env, "CART_MAX_LINE_QUANTITY", 99, minimum=1),
+            currency=(env.get("SHOP_CURRENCY") or "EUR").upper(),
+            page_size=_int(env, "PAGE_SIZE", 12, minimum=1),
+            max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            run_units_inline=None if inline in (None, "") else _bool(env, "RUN_UNITS_INLINE", True),
+        )
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        if self.production and self.debug:
+            raise SettingsError("DEBUG must be off when APP_ENV=production")
+        if self.production and not self.cookie_secure:
+            raise SettingsError("COOKIE_SECURE must be on when APP_ENV=production (the shop needs HTTPS)")
+        if self.session_absolute_seconds < self.session_idle_seconds:
+            raise SettingsError("SESSION_ABSOLUTE_SECONDS must not be shorter than SESSION_IDLE_SECONDS")
+        if len(self.currency) != 3 or not self.currency.isalpha():
+            raise SettingsError(f"SHOP_CURRENCY must be a three-letter code, got {self.currency!r}")

@@ -1,0 +1,109 @@
+"""One request's unit of work: its session, its CSRF check and its database transaction.
+
+A route parses its input first, then calls `visit()` with a plain synchronous function that does
+all of the request's database work on one connection, then renders. The session is loaded and
+saved on that same connection (inside the write transaction when there is one), so a failed
+request changes neither the cart nor the session.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TypeVar
+
+from litestar import Request
+from sqlalchemy import Connection
+
+from web.db import Database
+from web.problems import Forbidden
+from web.sessions import Session, SqlSessionStore
+from web.settings import Settings
+
+T = TypeVar("T")
+SAFE_FETCH_SITES = {"same-origin", "none"}
+
+
+class CsrfRejected(Forbidden):
+    code = "CSRF_FAILED"
+
+
+@dataclass
+class Visit:
+    conn: Connection
+    session: Session
+    settings: Settings
+    db: Database
+    now: int
+    in_write: bool = False
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The unit's write transaction, opened once however often it is asked for."""
+        if self.in_write:
+            yield
+            return
+        with self.db.write(self.conn):
+            self.in_write = True
+            try:
+                yield
+            finally:
+                self.in_write = False
+
+
+@dataclass
+class Shop:
+    """Everything a request's unit of work needs, built once by create_app()."""
+
+    settings: Settings
+    db: Database
+    sessions: SqlSessionStore
+
+
+def check_origin(request: Request) -> None:
+    """Refuse unsafe requests that a browser says come from another site."""
+    origin = request.headers.get("origin")
+    if origin is not None:
+        expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        if origin != expected:
+            raise CsrfRejected("This form was sent from another site, so it was refused.")
+    fetch_site = request.headers.get("sec-fetch-site")
+    if fetch_site is not None and fetch_site not in SAFE_FETCH_SITES:
+        raise CsrfRejected("This form was sent from another site, so it was refused.")
+
+
+async def visit(
+    request: Request,
+    work: Callable[[Visit], T],
+    *,
+    write: bool = False,
+    csrf: str | bool | None = False,
+) -> T:
+    """Run `work` as this request's unit of work.
+
+    `csrf=False` skips the token check (safe methods, and /api whose JSON content type is its
+    defence); otherwise `csrf` is the token the client sent and must match the session's.
+    """
+    shop: Shop = request.app.state.shop
+    session_id = request.cookies.get(shop.settings.cookie_name)
+    if csrf is not False:
+        check_origin(request)
+
+    def unit(conn: Connection) -> tuple[T, Session]:
+        session = shop.sessions.load(conn, session_id)
+        if csrf is not False and not session.csrf_matches(csrf if isinstance(csrf, str) else None):
+            raise CsrfRejected("Your session has expired or this form is out of date. Reload the page and try again.")
+        v = Visit(conn, session, shop.settings, shop.db, int(shop.sessions.now()))
+        if write:
+            with v.writing():
+                result = work(v)
+                shop.sessions.save(conn, session)
+        else:
+            result = work(v)
+            shop.sessions.save(conn, session)
+        return result, session
+
+    result, session = await shop.db.run(unit)
+    request.scope.setdefault("state", {})["session"] = session
+    return result
