@@ -45,10 +45,10 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 test-integration: $(VENV)/.installed-test
-	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest -q tests
 
 test-e2e: install-test
-	$(BIN)/python -m pytest e2e
+	$(BIN)/python -m pytest -q e2e
 
 test: install-test lint typecheck test-integration test-e2e
 

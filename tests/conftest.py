@@ -19,7 +19,7 @@ from web.app import create_app
 from web.settings import Settings
 
 BASE_URL = "http://shop.test"
-CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"')
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,7 @@ from typing import Any
 from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath
 
+from web import forms
 from web.cart import service as cart
 from web.catalog import service as catalog
 from web.owner import add_to_cart, resolve_owner
@@ -88,7 +89,7 @@ async def add(request: Request) -> dict[str, Any]:
     if not isinstance(product_id, str) or not 0 < len(product_id) <= 80:
         raise InvalidInput("productId must be a product's id, such as “test-1”.", field="productId")
     quantity = whole(body, "qty", minimum=1, maximum=settings.max_line_quantity)
-    variant_id = whole(body, "variantId", minimum=1, maximum=2**31 - 1, required=False)
+    variant_id = whole(body, "variantId", minimum=1, maximum=forms.MAX_ID, required=False)
     assert quantity is not None
 
     def work(v: Visit) -> dict[str, Any]:
@@ -112,7 +113,7 @@ async def remove_product(request: Request, product_id: FromPath[str]) -> dict[st
 
 
 @delete("/api/cart/items/{line_id:int}", name="api.cart_remove_line", status_code=200)
-async def remove_line(request: Request, line_id: FromPath[int]) -> dict[str, Any]:
+async def remove_line(request: Request, line_id: forms.PathId) -> dict[str, Any]:
     require_json(request)
 
     def work(v: Visit) -> dict[str, Any]:

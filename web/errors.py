@@ -6,10 +6,12 @@ with a generic 500. A database that is down or locked for too long answers 503 w
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
 from litestar import Request, Response
+from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED, HTTP_413_REQUEST_ENTITY_TOO_LARGE
 
@@ -32,6 +34,12 @@ TITLES = {
     503: "Back in a moment",
 }
 CODES = {400: "BAD_REQUEST", 404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED", 413: "TOO_LARGE", 500: "INTERNAL_ERROR"}
+HTML_SIGNIFICANT = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026"})
+
+
+def safe_json(body: dict[str, Any]) -> bytes:
+    """JSON whose echoed values (a product id from the URL, say) can never be read as markup."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).translate(HTML_SIGNIFICANT).encode()
 
 
 def respond(
@@ -47,7 +55,7 @@ def respond(
         body: dict[str, Any] = {"error": code, "message": message}
         if field:
             body["field"] = field
-        return Response(body, status_code=status, headers=headers)
+        return Response(safe_json(body), status_code=status, media_type=MediaType.JSON, headers=headers)
     context = {"status": status, "title": TITLES.get(status, "Error"), "message": message, "level": "error"}
     if is_htmx(request):
         # The target keeps its content; the message arrives out of band in the toast region.

@@ -3,13 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlsplit
+
+from litestar.params import PathParameter
 
 from web.problems import InvalidInput
 
 DIGITS = re.compile(r"[0-9]{1,9}")
 MAX_TEXT = 200
+MAX_ID = 2**31 - 1
+
+# An id in the URL; one beyond the database's integer range is refused (400) before any query sees it.
+PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 
 
 # Litestar's form and query multidicts; only their getall(key, default) is used.
@@ -52,7 +58,7 @@ def quantity(form: MultiDict, maximum: int, *, minimum: int = 1, name: str = "qu
 def identifier(form: MultiDict, name: str, label: str) -> int:
     raw = one(form, name, label=label)
     assert raw is not None
-    return whole_number(raw, name=name, label=label, minimum=1, maximum=2**31 - 1)
+    return whole_number(raw, name=name, label=label, minimum=1, maximum=MAX_ID)
 
 
 def safe_next(target: str | None, fallback: str = "/") -> str:

@@ -22,6 +22,8 @@ from sqlalchemy import Connection, delete, insert, select, update
 from web.models import sessions
 from web.settings import Settings
 
+REMOVED = object()
+
 
 def new_session_id() -> str:
     return secrets.token_urlsafe(32)
@@ -43,9 +45,13 @@ class Session:
     created_at: int
     expires_at: int
     is_new: bool = False
-    changed: bool = False
     previous_id: str | None = None
     issued: bool = False
+    changes: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes) or self.previous_id is not None
 
     def get(self, key: str, default: Any = None) -> Any:
         return self.data.get(key, default)
@@ -53,17 +59,16 @@ class Session:
     def set(self, key: str, value: Any) -> None:
         if self.data.get(key) != value:
             self.data[key] = value
-            self.changed = True
+            self.changes[key] = value
 
     def pop(self, key: str, default: Any = None) -> Any:
         if key in self.data:
-            self.changed = True
+            self.changes[key] = REMOVED
             return self.data.pop(key)
         return default
 
     def flash(self, message: str, level: str = "info") -> None:
-        self.data.setdefault("flash", []).append({"message": message, "level": level})
-        self.changed = True
+        self.set("flash", [*self.data.get("flash", []), {"message": message, "level": level}])
 
     def take_flashes(self) -> list[dict[str, str]]:
         return list(self.pop("flash", []))
@@ -85,7 +90,6 @@ class Session:
         if self.previous_id is None and not self.is_new:
             self.previous_id = self.id
         self.id = new_session_id()
-        self.changed = True
 
 
 @dataclass
@@ -95,14 +99,17 @@ class SqlSessionStore:
     settings: Settings
     now: Any = field(default=time.time)
 
-    def load(self, conn: Connection, session_id: str | None) -> Session:
+    def _row(self, conn: Connection, session_id: str, lock: bool) -> Any:
+        query = select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(
+            sessions.c.key == session_key(session_id)
+        )
+        return conn.execute(query.with_for_update() if lock else query).first()
+
+    def load(self, conn: Connection, session_id: str | None, *, lock: bool = False) -> Session:
+        """The session for this cookie value, or a new one. `lock` holds its row until the transaction ends."""
         now = int(self.now())
         if session_id and len(session_id) <= 128:
-            row = conn.execute(
-                select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(
-                    sessions.c.key == session_key(session_id)
-                )
-            ).first()
+            row = self._row(conn, session_id, lock)
             if row is not None and row.expires_at > now:
                 return Session(session_id, json.loads(row.data), row.created_at, row.expires_at)
         return Session(new_session_id(), {}, now, 0, is_new=True)
@@ -111,8 +118,13 @@ class SqlSessionStore:
         idle = now + self.settings.session_idle_seconds
         return min(idle, session.created_at + self.settings.session_absolute_seconds)
 
-    def save(self, conn: Connection, session: Session) -> None:
-        """Write the session if its data changed, or refresh its expiry at most every few minutes."""
+    def save(self, conn: Connection, session: Session, *, merge: bool = False) -> None:
+        """Write the session if its data changed, or refresh its expiry at most every few minutes.
+
+        `merge` is for a session loaded outside this write transaction: its changes are applied key
+        by key to the stored data, so a concurrent request's changes to other keys are not lost.
+        Call inside a write transaction when the session changed.
+        """
         if session.is_new and not session.changed:
             return
         now = int(self.now())
@@ -133,6 +145,18 @@ class SqlSessionStore:
             session.is_new = False
             session.previous_id = None
         elif session.changed:
+            if merge:
+                row = self._row(conn, session.id, lock=True)
+                if row is None:
+                    return  # ended meanwhile (logout in another tab): never bring it back
+                stored = json.loads(row.data)
+                for key, value in session.changes.items():
+                    if value is REMOVED:
+                        stored.pop(key, None)
+                    else:
+                        stored[key] = value
+                session.data = stored
+                data = json.dumps(stored, separators=(",", ":"))
             conn.execute(
                 update(sessions)
                 .where(sessions.c.key == session_key(session.id))
@@ -143,7 +167,7 @@ class SqlSessionStore:
                 update(sessions).where(sessions.c.key == session_key(session.id)).values(expires_at=expires_at)
             )
         session.expires_at = expires_at
-        session.changed = False
+        session.changes.clear()
 
     def destroy(self, conn: Connection, session: Session) -> None:
         conn.execute(delete(sessions).where(sessions.c.key == session_key(session.id)))

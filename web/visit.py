@@ -90,17 +90,28 @@ async def visit(
     if csrf is not False:
         check_origin(request)
 
-    def unit(conn: Connection) -> tuple[T, Session]:
-        session = shop.sessions.load(conn, session_id)
+    def checked(conn: Connection, lock: bool) -> Session:
+        session = shop.sessions.load(conn, session_id, lock=lock)
         if csrf is not False and not session.csrf_matches(csrf if isinstance(csrf, str) else None):
             raise CsrfRejected("Your session has expired or this form is out of date. Reload the page and try again.")
-        v = Visit(conn, session, shop.settings, shop.db, int(shop.sessions.now()))
+        return session
+
+    def unit(conn: Connection) -> tuple[T, Session]:
+        now = int(shop.sessions.now())
         if write:
-            with v.writing():
-                result = work(v)
+            # The session is read inside the write transaction (and locked on PostgreSQL), so two
+            # requests of one shopper cannot both create a cart or overwrite each other's changes.
+            with shop.db.write(conn):
+                session = checked(conn, lock=True)
+                result = work(Visit(conn, session, shop.settings, shop.db, now, in_write=True))
                 shop.sessions.save(conn, session)
+            return result, session
+        session = checked(conn, lock=False)
+        result = work(Visit(conn, session, shop.settings, shop.db, now))
+        if session.changed and not session.is_new:
+            with shop.db.write(conn):
+                shop.sessions.save(conn, session, merge=True)
         else:
-            result = work(v)
             shop.sessions.save(conn, session)
         return result, session
 

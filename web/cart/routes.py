@@ -52,6 +52,7 @@ async def change_cart(
     same transaction, so what the shopper sees is what was stored.
     """
     form = await request.form()
+    next_path = forms.one(form, "next", required=False)
 
     def work(v: Visit) -> dict[str, Any]:
         message, level = change(v, form)
@@ -65,7 +66,7 @@ async def change_cart(
         target = "cart/partials/drawer.html" if request.headers.get("hx-target") == "cart-drawer" else None
         if target is None and current_path(request).split("?")[0] == CART_PATH:
             target = "cart/partials/contents.html"
-    return cart_response(request, context, target, forms.one(form, "next", required=False))
+    return cart_response(request, context, target, next_path)
 
 
 @get("/cart", name="cart.view")
@@ -94,6 +95,7 @@ async def add_item(request: Request) -> Response[str]:
     variant_id = forms.identifier(form, "variant_id", "option")
     settings = request.app.state.shop.settings
     quantity = forms.quantity(form, settings.max_line_quantity)
+    next_path = forms.one(form, "next", required=False)
 
     def work(v: Visit) -> dict[str, Any]:
         result = add_to_cart(v, variant_id, quantity, product_slug)
@@ -110,11 +112,11 @@ async def add_item(request: Request) -> Response[str]:
         }
 
     context = await visit(request, work, write=True, csrf=csrf_token(request, form))
-    return cart_response(request, context, "catalog/partials/add_status.html", forms.one(form, "next", required=False))
+    return cart_response(request, context, "catalog/partials/add_status.html", next_path)
 
 
 @post("/cart/lines/{line_id:int}/quantity", name="cart.set_quantity")
-async def set_quantity(request: Request, line_id: FromPath[int]) -> Response[str]:
+async def set_quantity(request: Request, line_id: forms.PathId) -> Response[str]:
     def change(v: Visit, form: forms.MultiDict) -> tuple[str, str]:
         quantity = forms.quantity(form, v.settings.max_line_quantity, minimum=0)
         owner = resolve_owner(v)
@@ -125,7 +127,7 @@ async def set_quantity(request: Request, line_id: FromPath[int]) -> Response[str
 
 
 @post("/cart/lines/{line_id:int}/remove", name="cart.remove_line")
-async def remove_line(request: Request, line_id: FromPath[int]) -> Response[str]:
+async def remove_line(request: Request, line_id: forms.PathId) -> Response[str]:
     def change(v: Visit, form: forms.MultiDict) -> tuple[str, str]:
         return cart.remove_line(v.conn, resolve_owner(v).cart_id, line_id).message, "success"
 

@@ -146,7 +146,8 @@ def product_page(conn: Connection, slug: str) -> ProductPage:
 def resolve_variant(conn: Connection, product_slug: str, variant_id: int | None) -> tuple[int, int, str]:
     """(product id, variant id, product name) for a public product id and an optional variant.
 
-    The product's first variant when none is given; a variant of another product is refused.
+    The product's first variant in stock (else its first) when none is given, as on the product
+    page; a variant of another product is refused.
     """
     product = conn.execute(
         select(products.c.id, products.c.name).where(products.c.slug == product_slug.lower(), products.c.active)
@@ -155,7 +156,8 @@ def resolve_variant(conn: Connection, product_slug: str, variant_id: int | None)
         raise NotFound(f"There is no product “{product_slug}”.")
     query = select(variants.c.id).where(variants.c.product_id == product.id)
     if variant_id is None:
-        chosen = conn.execute(query.order_by(variants.c.position, variants.c.id).limit(1)).scalar()
+        in_stock_first = (variants.c.stock == 0, variants.c.position, variants.c.id)
+        chosen = conn.execute(query.order_by(*in_stock_first).limit(1)).scalar()
     else:
         chosen = conn.execute(query.where(variants.c.id == variant_id)).scalar()
         if chosen is None:

@@ -1,0 +1,431 @@
+"""Cart routes with and without htmx.
+
+Without JavaScript every form posts and gets a 303 back with a flash on the next page; with htmx the
+same forms get the target fragment plus out-of-band badge, drawer and toast. The badge always shows
+the cart's total quantity.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from tests.conftest import BASE_URL, Shopper, sql, variant_id
+
+BADGE = re.compile(r'<a id="cart-badge"[^>]*>\s*Cart <span class="cart-count" data-count="(\d+)">(\d+)</span>')
+FLASH = re.compile(r'<p class="flash flash-(\w+)">([^<]*)</p>')
+INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
+EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.IGNORECASE)
+
+
+def htmx(shopper: Shopper, page: str = "/", target: str | None = None) -> dict[str, str]:
+    """What htmx sends from `page`: the request marker, the CSRF header and where the shopper is."""
+    headers = {"HX-Request": "true", "X-CSRF-Token": shopper.csrf, "HX-Current-URL": BASE_URL + page}
+    if target:
+        headers["HX-Target"] = target
+    return headers
+
+
+def badge_count(html: str) -> int:
+    found = BADGE.search(html)
+    assert found, "no cart badge"
+    assert found.group(1) == found.group(2)
+    return int(found.group(1))
+
+
+def cart_count(shopper: Shopper) -> int:
+    return int(shopper.cart()["totals"]["count"])
+
+
+def opening_tag(html: str, element_id: str) -> str:
+    found = re.search(rf'<[a-z]+ id="{element_id}"[^>]*>', html)
+    assert found, f"#{element_id} is missing"
+    return found.group(0)
+
+
+def is_oob(html: str, element_id: str) -> bool:
+    return 'hx-swap-oob="true"' in opening_tag(html, element_id)
+
+
+def first_id(html: str) -> str:
+    found = re.match(r'\s*<[a-z]+ id="([^"]+)"', html)
+    assert found, html[:200]
+    return found.group(1)
+
+
+def flashes(html: str) -> list[tuple[str, str]]:
+    return FLASH.findall(html)
+
+
+def quantities(shopper: Shopper) -> dict[str, int]:
+    return {item["title"]: item["qty"] for item in shopper.cart()["items"]}
+
+
+def line_id(shopper: Shopper, title: str) -> int:
+    return int(next(item["id"] for item in shopper.cart()["items"] if item["title"] == title))
+
+
+def assert_htmx_update(response: Any, shopper: Shopper, target: str, message: str) -> None:
+    """The target fragment first, then the badge, drawer and toast out of band, all agreeing with the cart."""
+    assert response.status_code == 200, response.text
+    assert "location" not in response.headers
+    assert "<html" not in response.text
+    assert first_id(response.text) == target
+    assert not is_oob(response.text, target)
+    for element in ("cart-badge", "cart-drawer", "toast"):
+        if element != target:
+            assert is_oob(response.text, element), element
+    assert badge_count(response.text) == cart_count(shopper)
+    assert message in response.text.split('id="toast"')[1]
+
+
+def assert_redirect_with_flash(response: Any, shopper: Shopper, location: str, message: str) -> None:
+    """303 to `location`; the page there shows the flash once and a badge that matches the cart."""
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == location
+    page = shopper.visit(location)
+    assert page.status_code == 200
+    assert ("success", message) in flashes(page.text)
+    assert badge_count(page.text) == cart_count(shopper)
+    assert flashes(shopper.visit(location).text) == []
+
+
+@pytest.fixture
+def stocked(shopper: Shopper) -> Shopper:
+    """Linen shirt S × 2 (stock 4), M × 1 (stock 2) and Test product 1 × 3 in the cart."""
+    shopper.visit("/products/linen-shirt")
+    assert shopper.add("linen-shirt", 2, label="S").status_code == 303
+    assert shopper.add("linen-shirt", 1, label="M").status_code == 303
+    assert shopper.add("test-1", 3).status_code == 303
+    shopper.visit("/cart")
+    return shopper
+
+
+# Add to cart
+
+
+def test_add_without_js_redirects_back_with_a_flash(shopper: Shopper) -> None:
+    shopper.visit("/products/test-1")
+    response = shopper.add("test-1", 2)
+    assert_redirect_with_flash(response, shopper, "/products/test-1", "Added 2 × Test product 1 to your cart.")
+    assert quantities(shopper) == {"Test product 1": 2}
+
+
+def test_add_without_next_returns_to_the_cart(shopper: Shopper) -> None:
+    shopper.visit("/products/test-1")
+    form = {"product": "test-1", "variant_id": str(variant_id(shopper.app, "test-1")), "quantity": "1"}
+    response = shopper.post("/cart/items", form)
+    assert_redirect_with_flash(response, shopper, "/cart", "Added 1 × Test product 1 to your cart.")
+
+
+def test_add_with_htmx_answers_the_status_badge_and_open_drawer(shopper: Shopper) -> None:
+    shopper.add("test-2", 1)
+    shopper.visit("/products/test-1")
+    response = shopper.add("test-1", 2, htmx=True)
+    assert_htmx_update(response, shopper, "catalog-add-status", "Added 2 × Test product 1 to your cart.")
+    status = response.text.split('id="cart-badge"')[0]
+    assert "Added 2 × Test product 1 to your cart." in status
+    assert "2 of this in your cart" in status
+    assert 'data-open="true"' in opening_tag(response.text, "cart-drawer")
+    assert "Test product 1" in response.text.split('id="cart-drawer"')[1]
+    assert badge_count(response.text) == 3
+    assert "cart-contents" not in response.text
+    assert flashes(shopper.visit("/products/test-1").text) == []
+
+
+def test_add_beyond_stock_clamps_and_says_so(shopper: Shopper) -> None:
+    shopper.visit("/products/linen-shirt")
+    response = shopper.add("linen-shirt", 9, label="S", htmx=True)
+    assert_htmx_update(response, shopper, "catalog-add-status", "Only 4 in stock: you now have 4.")
+    assert badge_count(response.text) == 4
+    response = shopper.add("linen-shirt", 1, label="S")
+    message = "You already have the most we can sell of Linen shirt (S) in your cart (4)."
+    assert response.status_code == 303
+    assert ("info", message) in flashes(shopper.visit("/products/linen-shirt").text)
+
+
+# Set quantity
+
+
+def test_set_quantity_without_js(stocked: Shopper) -> None:
+    line = line_id(stocked, "Test product 1")
+    response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "5", "next": "/cart"})
+    assert_redirect_with_flash(response, stocked, "/cart", "Test product 1: quantity set to 5.")
+    assert quantities(stocked)["Test product 1"] == 5
+
+
+def test_set_quantity_with_htmx_on_the_cart_page_swaps_the_contents(stocked: Shopper) -> None:
+    line = line_id(stocked, "Test product 1")
+    headers = htmx(stocked, "/cart", "cart-contents")
+    response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "5"}, headers=headers)
+    assert_htmx_update(response, stocked, "cart-contents", "Test product 1: quantity set to 5.")
+    contents = response.text.split('id="cart-badge"')[0]
+    assert re.search(rf'id="qty-page-{line}"[^>]*value="5"', contents)
+    assert "Subtotal (8 items)" in contents
+    assert "data-open" not in opening_tag(response.text, "cart-drawer")
+
+
+def test_set_quantity_with_htmx_in_the_drawer_swaps_the_drawer(stocked: Shopper) -> None:
+    line = line_id(stocked, "Test product 1")
+    headers = htmx(stocked, "/products/test-1", "cart-drawer")
+    response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "4"}, headers=headers)
+    assert_htmx_update(response, stocked, "cart-drawer", "Test product 1: quantity set to 4.")
+    assert re.search(rf'id="qty-drawer-{line}"[^>]*value="4"', response.text)
+    assert "cart-contents" not in response.text
+
+
+def test_set_quantity_with_htmx_in_the_drawer_on_the_cart_page_updates_both(stocked: Shopper) -> None:
+    line = line_id(stocked, "Test product 1")
+    headers = htmx(stocked, "/cart", "cart-drawer")
+    response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "4"}, headers=headers)
+    assert_htmx_update(response, stocked, "cart-drawer", "Test product 1: quantity set to 4.")
+    assert is_oob(response.text, "cart-contents")
+    assert re.search(rf'id="qty-page-{line}"[^>]*value="4"', response.text)
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+def test_set_quantity_zero_removes_the_line(stocked: Shopper, with_htmx: bool) -> None:
+    line = line_id(stocked, "Test product 1")
+    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "0", "next": "/cart"}, headers=headers)
+    message = "Removed Test product 1 from your cart."
+    if with_htmx:
+        assert_htmx_update(response, stocked, "cart-contents", message)
+        assert f"cart-line-{line}" not in response.text
+    else:
+        assert_redirect_with_flash(response, stocked, "/cart", message)
+    assert quantities(stocked) == {"Linen shirt (S)": 2, "Linen shirt (M)": 1}
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+def test_set_quantity_over_stock_clamps_with_a_message(stocked: Shopper, with_htmx: bool) -> None:
+    line = line_id(stocked, "Linen shirt (S)")
+    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "9", "next": "/cart"}, headers=headers)
+    message = "Only 4 of Linen shirt (S) can be bought: quantity set to 4."
+    if with_htmx:
+        assert_htmx_update(response, stocked, "cart-contents", message)
+    else:
+        assert_redirect_with_flash(response, stocked, "/cart", message)
+    assert quantities(stocked)["Linen shirt (S)"] == 4
+    assert sql(stocked.app, "SELECT quantity FROM cart_lines WHERE id = :id", id=line) == [(4,)]
+
+
+# Remove and clear
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+def test_remove_a_line(stocked: Shopper, with_htmx: bool) -> None:
+    line = line_id(stocked, "Linen shirt (M)")
+    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    response = stocked.post(f"/cart/lines/{line}/remove", {"next": "/cart"}, headers=headers)
+    message = "Removed Linen shirt (M) from your cart."
+    if with_htmx:
+        assert_htmx_update(response, stocked, "cart-contents", message)
+        assert f"cart-line-{line}" not in response.text
+    else:
+        assert_redirect_with_flash(response, stocked, "/cart", message)
+    assert quantities(stocked) == {"Linen shirt (S)": 2, "Test product 1": 3}
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+@pytest.mark.parametrize("slug", ["linen-shirt", "Linen-Shirt"])
+def test_remove_a_product_removes_all_its_variants(stocked: Shopper, slug: str, with_htmx: bool) -> None:
+    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    response = stocked.post(f"/cart/products/{slug}/remove", {"next": "/cart"}, headers=headers)
+    message = "Removed Linen shirt from your cart."
+    if with_htmx:
+        assert_htmx_update(response, stocked, "cart-contents", message)
+        assert "Linen shirt (S)" not in response.text
+    else:
+        assert_redirect_with_flash(response, stocked, "/cart", message)
+    assert quantities(stocked) == {"Test product 1": 3}
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+def test_clear_the_cart(stocked: Shopper, with_htmx: bool) -> None:
+    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    response = stocked.post("/cart/clear", {"next": "/cart"}, headers=headers)
+    if with_htmx:
+        assert_htmx_update(response, stocked, "cart-contents", "Your cart is now empty.")
+        assert "Your cart is empty." in response.text.split('id="cart-badge"')[0]
+    else:
+        assert_redirect_with_flash(response, stocked, "/cart", "Your cart is now empty.")
+    assert stocked.cart()["items"] == []
+    assert badge_count(stocked.visit("/cart").text) == 0
+
+
+def test_clearing_one_cart_leaves_another_alone(stocked: Shopper, other_shopper: Shopper) -> None:
+    other_shopper.visit("/products/test-2")
+    other_shopper.add("test-2", 2)
+    theirs = other_shopper.cart()
+    assert stocked.post("/cart/clear", {"next": "/cart"}).status_code == 303
+    assert other_shopper.cart() == theirs
+
+
+# Reading the cart
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+def test_the_cart_page_shows_lines_and_subtotal(stocked: Shopper, with_htmx: bool) -> None:
+    response = stocked.client.get("/cart", headers={"HX-Request": "true"} if with_htmx else {})
+    assert response.status_code == 200
+    page = response.text
+    assert "<title>Your cart · Storefront</title>" in page
+    contents = page.split('id="cart-contents"')[1].split("</section>")[0]
+    for title in ("Linen shirt (S)", "Linen shirt (M)", "Test product 1"):
+        assert f">{title}</a>" in contents
+    assert 'data-line-total="11800"' in contents
+    assert "Subtotal (6 items)" in contents
+    assert 'data-subtotal="19200"' in contents
+    assert "€192.00" in contents
+    assert badge_count(page) == cart_count(stocked) == 6
+
+
+def test_an_empty_cart_page(client: TestClient[Litestar]) -> None:
+    response = client.get("/cart")
+    assert response.status_code == 200
+    assert "Your cart is empty." in response.text
+    assert badge_count(response.text) == 0
+
+
+def test_the_drawer_with_htmx_is_the_drawer_and_the_badge(stocked: Shopper) -> None:
+    response = stocked.client.get("/cart/drawer", headers=htmx(stocked, "/products/test-1"))
+    assert response.status_code == 200
+    assert first_id(response.text) == "cart-drawer"
+    assert not is_oob(response.text, "cart-drawer")
+    assert is_oob(response.text, "cart-badge")
+    assert badge_count(response.text) == cart_count(stocked) == 6
+    assert "data-open" not in opening_tag(response.text, "cart-drawer")
+    assert "<html" not in response.text
+
+
+def test_the_drawer_without_js_redirects_to_the_cart(stocked: Shopper) -> None:
+    response = stocked.client.get("/cart/drawer", follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == "/cart"
+
+
+def test_the_badge_matches_the_cart_after_every_change(shopper: Shopper) -> None:
+    shopper.visit("/products/test-1")
+    steps = [
+        lambda: shopper.add("test-1", 2, htmx=True),
+        lambda: shopper.add("linen-shirt", 3, label="M", htmx=True),
+        lambda: shopper.post(f"/cart/lines/{line_id(shopper, 'Test product 1')}/quantity", {"quantity": "7"}, htmx=True),
+        lambda: shopper.client.get("/cart/drawer", headers={"HX-Request": "true"}),
+        lambda: shopper.post(f"/cart/lines/{line_id(shopper, 'Linen shirt (M)')}/remove", {}, htmx=True),
+        lambda: shopper.client.get("/cart"),
+        lambda: shopper.client.get("/"),
+        lambda: shopper.client.get("/products/linen-shirt"),
+        lambda: shopper.post("/cart/clear", {}, htmx=True),
+    ]
+    for step in steps:
+        response = step()
+        assert response.status_code == 200, response.text
+        assert badge_count(response.text) == cart_count(shopper)
+    assert cart_count(shopper) == 0
+
+
+# Redirects stay on this site
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        "//evil.example",
+        "//evil.example/cart",
+        "https://evil.example",
+        "http://shop.test.evil.example/",
+        "/\\evil.example",
+        "\\\\evil.example",
+        "javascript:alert(1)",
+        "evil.example",
+        "/\tevil",
+        "/\r\nSet-Cookie: evil=1",
+    ],
+)
+@pytest.mark.parametrize("route", ["add", "clear", "quantity", "remove"])
+def test_next_never_leaves_the_site(stocked: Shopper, route: str, target: str) -> None:
+    line = line_id(stocked, "Test product 1")
+    if route == "add":
+        form = {"product": "test-1", "variant_id": str(variant_id(stocked.app, "test-1")), "quantity": "1"}
+        response = stocked.post("/cart/items", {**form, "next": target})
+    elif route == "clear":
+        response = stocked.post("/cart/clear", {"next": target})
+    elif route == "quantity":
+        response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "1", "next": target})
+    else:
+        response = stocked.post(f"/cart/lines/{line}/remove", {"next": target})
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith("/") and not location.startswith("//")
+    assert "\\" not in location
+    assert "evil" not in location
+    assert "evil" not in response.headers.get("set-cookie", "")
+
+
+@pytest.mark.parametrize("target", ["/products/test-1", "/?category=home&page=1", "/cart"])
+def test_next_within_the_site_is_kept(stocked: Shopper, target: str) -> None:
+    response = stocked.post("/cart/clear", {"next": target})
+    assert response.status_code == 303
+    assert response.headers["location"] == target
+
+
+# Headers and markup every page must have
+
+
+def pages(shopper: Shopper) -> dict[str, Any]:
+    """Every kind of HTML response the shop gives a shopper with a session and a cart."""
+    line = line_id(shopper, "Test product 1")
+    return {
+        "index": shopper.client.get("/"),
+        "category": shopper.client.get("/?category=apparel"),
+        "page 2": shopper.client.get("/?page=2"),
+        "product": shopper.client.get("/products/linen-shirt"),
+        "sold out": shopper.client.get("/products/silk-scarf"),
+        "cart": shopper.client.get("/cart"),
+        "drawer": shopper.client.get("/cart/drawer", headers={"HX-Request": "true"}),
+        "htmx add": shopper.add("test-1", 1, htmx=True),
+        "htmx quantity": shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "2"}, htmx=True),
+        "redirect": shopper.add("test-1", 1),
+        "not found": shopper.client.get("/products/no-such-product"),
+        "bad page": shopper.client.get("/?page=0"),
+        "wrong method": shopper.client.get("/cart/items"),
+        "htmx error": shopper.add("test-1", 0, htmx=True),
+    }
+
+
+SESSION_BEARING = ["index", "category", "page 2", "product", "sold out", "cart", "drawer", "htmx add", "htmx quantity"]
+
+
+def test_session_bearing_html_is_never_cached(stocked: Shopper) -> None:
+    responses = pages(stocked)
+    for name in [*SESSION_BEARING, "redirect"]:
+        assert responses[name].headers.get("cache-control") == "no-store", name
+
+
+def test_the_first_page_of_a_new_visitor_is_never_cached(client: TestClient[Litestar]) -> None:
+    response = client.get("/")
+    assert "set-cookie" in response.headers
+    assert response.headers["cache-control"] == "no-store"
+
+
+def test_every_response_has_a_strict_content_security_policy(stocked: Shopper) -> None:
+    for name, response in pages(stocked).items():
+        policy = response.headers.get("content-security-policy", "")
+        directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
+        assert directives.get("script-src") == "'self'", name
+        assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, name
+
+
+def test_no_page_has_inline_script(stocked: Shopper) -> None:
+    for name, response in pages(stocked).items():
+        assert not INLINE_SCRIPT.search(response.text), name
+        assert not EVENT_HANDLER.search(response.text), name
+        assert "javascript:" not in response.text, name
+    index = stocked.client.get("/").text
+    assert re.findall(r'<script src="([^"]+)"', index) == ["/static/vendor/htmx-2.0.11.min.js", "/static/js/shop.js"]

@@ -1,0 +1,180 @@
+"""One opaque cookie, server-side data, no adoption of unknown IDs, expiry and purge."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from tests.conftest import BASE_URL, Shopper, sql
+from web.__main__ import main
+from web.app import create_app
+from web.sessions import session_key
+from web.settings import Settings, SettingsError
+
+
+def set_cookie_headers(response: object) -> list[str]:
+    return response.headers.get_list("set-cookie")  # type: ignore[attr-defined,no-any-return]
+
+
+def test_first_page_sets_one_opaque_httponly_cookie(client: TestClient[Litestar], app: Litestar) -> None:
+    response = client.get("/")
+    cookies = set_cookie_headers(response)
+    assert len(cookies) == 1
+    name, _, rest = cookies[0].partition("=")
+    value = rest.split(";")[0]
+    assert name == "session"
+    assert len(value) == 43  # 32 random bytes, URL-safe base64
+    flags = cookies[0].lower()
+    assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags
+    assert "secure" not in flags
+    stored = sql(app, "SELECT key, data FROM sessions")
+    assert stored == [(session_key(value), stored[0][1])]
+    assert value not in stored[0][1]
+
+
+def test_exactly_one_cookie_name_across_browse_add_edit_flow(shopper: Shopper) -> None:
+    names: set[str] = set()
+    responses = [shopper.visit("/"), shopper.visit("/products/test-1")]
+    responses.append(shopper.add("test-1", 2))
+    responses.append(shopper.visit("/products/test-1"))
+    responses.append(shopper.add("test-2", 1, htmx=True))
+    line = shopper.cart()["items"][0]["id"]
+    responses.append(shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "3"}))
+    responses.append(shopper.post(f"/cart/lines/{line}/remove", htmx=True))
+    responses.append(shopper.visit("/cart"))
+    responses.append(shopper.client.get("/api/cart"))
+    for response in responses:
+        assert response.status_code < 400
+        names.update(header.split("=", 1)[0] for header in set_cookie_headers(response))
+    assert names == {"session"}
+    assert list(shopper.client.cookies.keys()) == ["session"]
+
+
+def test_cookie_is_issued_once_not_on_every_request(shopper: Shopper) -> None:
+    first = shopper.visit("/")
+    assert set_cookie_headers(first)
+    assert set_cookie_headers(shopper.visit("/cart")) == []
+    assert set_cookie_headers(shopper.add("test-1")) == []
+
+
+def test_planted_session_id_is_replaced(client: TestClient[Litestar], app: Litestar) -> None:
+    planted = "A" * 43
+    client.cookies.set("session", planted)
+    response = client.get("/")
+    issued = set_cookie_headers(response)
+    assert len(issued) == 1
+    new_id = issued[0].split(";")[0].split("=", 1)[1]
+    assert new_id != planted
+    keys = {row[0] for row in sql(app, "SELECT key FROM sessions")}
+    assert session_key(planted) not in keys
+    assert session_key(new_id) in keys
+
+
+def test_overlong_or_odd_cookie_values_are_replaced_not_errors(client: TestClient[Litestar]) -> None:
+    client.cookies.set("session", "x" * 4000)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert set_cookie_headers(response)
+
+
+def test_expired_session_is_refused_and_its_cart_not_shown(shopper: Shopper, app: Litestar) -> None:
+    shopper.add("test-1", 2)
+    old = shopper.session_cookie
+    sql(app, "UPDATE sessions SET expires_at = :past", past=int(time.time()) - 1)
+    response = shopper.visit("/cart")
+    assert set_cookie_headers(response), "a fresh session must be issued"
+    assert shopper.session_cookie != old
+    assert shopper.cart()["items"] == []
+
+
+def test_static_files_health_and_api_reads_create_no_session(client: TestClient[Litestar], app: Litestar) -> None:
+    for path in ("/static/css/shop.css", "/static/vendor/htmx-2.0.11.min.js", "/api/cart"):
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert set_cookie_headers(response) == [], path
+    assert sql(app, "SELECT count(*) FROM sessions") == [(0,)]
+
+
+def test_unchanged_session_is_not_rewritten(shopper: Shopper, app: Litestar) -> None:
+    shopper.visit("/")
+    before = sql(app, "SELECT data, expires_at FROM sessions")
+    sql(app, "UPDATE sessions SET expires_at = expires_at - 10")
+    shopper.client.get("/api/cart")
+    shopper.visit("/cart")
+    after = sql(app, "SELECT data, expires_at FROM sessions")
+    assert after == [(before[0][0], before[0][1] - 10)]
+
+
+def test_expiry_is_refreshed_after_a_few_minutes(shopper: Shopper, app: Litestar) -> None:
+    shopper.visit("/")
+    sql(app, "UPDATE sessions SET expires_at = expires_at - 3600")
+    stale = sql(app, "SELECT expires_at FROM sessions")[0][0]
+    shopper.visit("/cart")
+    assert sql(app, "SELECT expires_at FROM sessions")[0][0] >= stale + 3600 - 5
+
+
+def test_absolute_lifetime_caps_the_idle_refresh(shopper: Shopper, app: Litestar, settings: Settings) -> None:
+    shopper.visit("/")
+    created = int(time.time()) - settings.session_absolute_seconds + 100
+    sql(app, "UPDATE sessions SET created_at = :created, expires_at = :soon", created=created, soon=created + 50)
+    shopper.visit("/cart")
+    assert sql(app, "SELECT expires_at FROM sessions")[0][0] <= created + settings.session_absolute_seconds
+
+
+def test_purge_command_deletes_only_expired_sessions(
+    shopper: Shopper,
+    other_shopper: Shopper,
+    app: Litestar,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    shopper.visit("/")
+    other_shopper.visit("/")
+    sql(app, "UPDATE sessions SET expires_at = 1 WHERE key = :key", key=session_key(shopper.session_cookie or ""))
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    assert main(["purge-sessions"]) == 0
+    assert "expired sessions purged: 1" in capsys.readouterr().out
+    assert sql(app, "SELECT key FROM sessions") == [(session_key(other_shopper.session_cookie or ""),)]
+
+
+def test_production_cookie_is_host_prefixed_and_secure(settings: Settings) -> None:
+    production = settings.with_overrides(app_env="production", cookie_secure=True)
+    with TestClient(create_app(production), base_url="https://shop.test") as client:
+        cookies = set_cookie_headers(client.get("/"))
+    assert len(cookies) == 1
+    assert cookies[0].startswith("__Host-session=")
+    assert "; Secure" in cookies[0] and "Path=/" in cookies[0]
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"APP_ENV": "production", "DEBUG": "1"}, "DEBUG must be off"),
+        ({"APP_ENV": "production", "COOKIE_SECURE": "0"}, "COOKIE_SECURE must be on"),
+        ({"APP_ENV": "staging"}, "APP_ENV must be"),
+        ({"PORT": "eighty"}, "PORT must be a whole number"),
+    ],
+)
+def test_unsafe_settings_refuse_to_start(env: dict[str, str], message: str) -> None:
+    with pytest.raises(SettingsError, match=message):
+        Settings.from_env(env)
+
+
+def test_app_refuses_an_unmigrated_database(tmp_path: Path) -> None:
+    from web.db import DatabaseUnavailable
+
+    with pytest.raises(DatabaseUnavailable, match="not migrated"):
+        create_app(Settings(database_url=f"sqlite:///{tmp_path / 'empty.db'}"))
+
+
+def test_session_data_survives_a_new_client_with_the_same_cookie(app: Litestar, shopper: Shopper) -> None:
+    shopper.add("test-1", 2)
+    with TestClient(app, base_url=BASE_URL) as another_tab:
+        another_tab.cookies.set("session", shopper.session_cookie or "")
+        items = another_tab.get("/api/cart").json()["items"]
+    assert [(item["productId"], item["qty"]) for item in items] == [("test-1", 2)]
