@@ -124,3 +124,21 @@ def shopper(client: TestClient[Litestar]) -> Shopper:
 def other_shopper(app: Litestar) -> Iterator[Shopper]:
     with TestClient(app, base_url=BASE_URL) as client:
         yield Shopper(client)
+
+
+PASSWORD = "a long enough passphrase"
+
+
+def register(app: Litestar, email: str, password: str = PASSWORD, name: str = "") -> int:
+    """Create an account through the registration form of a throwaway client; returns the user id."""
+    with TestClient(app, base_url=BASE_URL) as client:
+        shopper = Shopper(client)
+        response = shopper.post("/register", {"email": email, "password": password, "display_name": name})
+        assert response.status_code == 303, response.text
+    return int(sql(app, "SELECT id FROM users WHERE email = :email", email=email.strip().lower())[0][0])
+
+
+def login(shopper: Shopper, email: str, password: str = PASSWORD, next_path: str = "/") -> Any:
+    if not shopper.csrf:
+        shopper.visit("/login")
+    return shopper.post("/login", {"email": email, "password": password, "next": next_path})

@@ -298,7 +298,9 @@ def test_an_unknown_product_id_in_api_errors_is_not_markup(seeded: Shopper) -> N
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 @pytest.mark.parametrize("payload", [SCRIPT, IMG, '"><svg onload=alert(1)>'])
-def test_a_product_slug_in_the_address_is_not_echoed_as_markup(client: TestClient[Litestar], payload: str, htmx: bool) -> None:
+def test_a_product_slug_in_the_address_is_not_echoed_as_markup(
+    client: TestClient[Litestar], payload: str, htmx: bool
+) -> None:
     response = client.get(f"/products/{payload}", headers={"HX-Request": "true"} if htmx else {})
     assert_refused(response, 404, "", htmx=htmx)
     assert_not_markup(response.text)
@@ -395,7 +397,9 @@ def test_a_wrong_method_is_405_with_a_readable_message(
     assert stored(seeded.app) == before
 
 
-@pytest.mark.parametrize(("method", "path"), [("PUT", "/api/cart"), ("PATCH", "/api/cart"), ("GET", "/api/cart/items/1")])
+@pytest.mark.parametrize(
+    ("method", "path"), [("PUT", "/api/cart"), ("PATCH", "/api/cart"), ("GET", "/api/cart/items/1")]
+)
 def test_a_wrong_method_on_the_api_is_405_json(seeded: Shopper, method: str, path: str) -> None:
     before = stored(seeded.app)
     response = seeded.client.request(method, path, json={"productId": "test-1", "qty": 1})
@@ -411,7 +415,9 @@ def test_a_wrong_method_on_the_api_is_405_json(seeded: Shopper, method: str, pat
 # The JSON API: bodies, content types and origins
 
 
-@pytest.mark.parametrize("body", [b"{", b'{"productId": "test-1", "qty": 1', b"", b"\xff\xfe", b"{'qty': 1}", b'{"qty": 1,}'])
+@pytest.mark.parametrize(
+    "body", [b"{", b'{"productId": "test-1", "qty": 1', b"", b"\xff\xfe", b"{'qty': 1}", b'{"qty": 1,}']
+)
 def test_api_malformed_json_is_400(seeded: Shopper, body: bytes) -> None:
     before = stored(seeded.app)
     response = seeded.client.post("/api/cart", content=body, headers=JSON)
@@ -469,7 +475,9 @@ def test_api_refuses_a_variant_of_another_product(seeded: Shopper) -> None:
     assert stored(seeded.app) == before
 
 
-@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"])
+@pytest.mark.parametrize(
+    "content_type", [None, "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"]
+)
 @pytest.mark.parametrize(
     ("method", "path"), [("POST", "/api/cart"), ("DELETE", "/api/cart/product/test-1"), ("DELETE", "/api/cart/items/1")]
 )
@@ -483,7 +491,9 @@ def test_api_unsafe_calls_need_json_content_type(seeded: Shopper, method: str, p
     assert stored(seeded.app) == before
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "http://shop.test.evil.example", "null", "https://shop.test"])
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "http://shop.test.evil.example", "null", "https://shop.test"]
+)
 @pytest.mark.parametrize(
     ("method", "path"), [("POST", "/api/cart"), ("DELETE", "/api/cart/product/test-1"), ("DELETE", "/api/cart/items/1")]
 )

@@ -315,7 +315,9 @@ def test_the_badge_matches_the_cart_after_every_change(shopper: Shopper) -> None
     steps = [
         lambda: shopper.add("test-1", 2, htmx=True),
         lambda: shopper.add("linen-shirt", 3, label="M", htmx=True),
-        lambda: shopper.post(f"/cart/lines/{line_id(shopper, 'Test product 1')}/quantity", {"quantity": "7"}, htmx=True),
+        lambda: shopper.post(
+            f"/cart/lines/{line_id(shopper, 'Test product 1')}/quantity", {"quantity": "7"}, htmx=True
+        ),
         lambda: shopper.client.get("/cart/drawer", headers={"HX-Request": "true"}),
         lambda: shopper.post(f"/cart/lines/{line_id(shopper, 'Linen shirt (M)')}/remove", {}, htmx=True),
         lambda: shopper.client.get("/cart"),

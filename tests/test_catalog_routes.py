@@ -107,7 +107,9 @@ def test_an_unknown_category_is_404(client: TestClient[Litestar]) -> None:
 
 
 def test_an_empty_category_says_so(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE products SET active = 0 WHERE category_id = (SELECT id FROM categories WHERE slug = 'home')")
+    sql(
+        client.app, "UPDATE products SET active = 0 WHERE category_id = (SELECT id FROM categories WHERE slug = 'home')"
+    )
     response = client.get("/?category=home")
     assert response.status_code == 200
     assert cards(response.text) == {}
@@ -230,7 +232,10 @@ def test_a_sold_out_product_has_no_add_button(client: TestClient[Litestar]) -> N
 
 
 def test_a_product_whose_options_all_sold_out_has_no_add_button(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE variants SET stock = 0 WHERE product_id = (SELECT id FROM products WHERE slug = 'canvas-tote')")
+    sql(
+        client.app,
+        "UPDATE variants SET stock = 0 WHERE product_id = (SELECT id FROM products WHERE slug = 'canvas-tote')",
+    )
     response = client.get("/products/canvas-tote")
     assert all(stock_state(block) == "Sold out" for block in variants(response.text).values())
     assert "Add to cart" not in response.text

@@ -10,6 +10,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
 
 from web import api
+from web.accounts.routes import router as accounts_router
 from web.cart.routes import router as cart_router
 from web.catalog.routes import router as catalog_router
 from web.db import Database, check_migrated
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
         route_handlers=[
             catalog_router,
             cart_router,
+            accounts_router,
             api.router(development=not settings.production),
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
         ],

@@ -66,7 +66,9 @@ def respond(
 
 
 def problem_handler(request: Request[Any, Any, Any], error: Problem) -> Response[Any]:
-    return respond(request, error.status, error.message, error.code, error.field)
+    retry_after = getattr(error, "retry_after", None)
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return respond(request, error.status, error.message, error.code, error.field, headers)
 
 
 def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:

@@ -69,9 +69,22 @@ class Variant(Base):
     )
 
 
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    email: Mapped[str] = mapped_column(String(254), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("email = lower(trim(email))", name="email_normalised"),)
+
+
 class Cart(Base):
+    """One open cart per owner: a guest's is referenced from the session, a user's by user_id."""
+
     __tablename__ = "carts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
     created_at: Mapped[int] = mapped_column(Integer)
 
 
@@ -96,9 +109,21 @@ class Session(Base):
     data: Mapped[str] = mapped_column(Text)
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     __table_args__ = (Index("ix_sessions_expires_at", "expires_at"),)
 
 
+class Throttle(Base):
+    """Counters with a window, e.g. failed logins per account and per client address."""
+
+    __tablename__ = "throttles"
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    count: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer, index=True)
+
+
+users = cast(Table, User.__table__)
+throttles = cast(Table, Throttle.__table__)
 categories = cast(Table, Category.__table__)
 products = cast(Table, Product.__table__)
 variants = cast(Table, Variant.__table__)

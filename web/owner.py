@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import insert
+from sqlalchemy import insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 
 from web.cart import service as cart
 from web.models import carts
@@ -20,40 +21,43 @@ class Owner:
 
 
 def resolve_owner(v: Visit) -> Owner:
-    """The guest session owns the cart. (Accounts make this the logged-in user first.)"""
+    """The logged-in user if any, else the guest session.
+
+    Both keep their cart's id in the session (a user's is set at login from carts.user_id), so
+    resolving costs no query; the user's cart is found again by user_id if it ever goes missing.
+    """
     cart_id = v.session.get("cart_id")
-    return Owner("guest", int(cart_id) if cart_id is not None else None)
+    user_id = v.session.get("user_id")
+    cart_id = int(cart_id) if cart_id is not None else None
+    if user_id is not None:
+        return Owner("user", cart_id, int(user_id))
+    return Owner("guest", cart_id)
+
+
+def user_cart(v: Visit, user_id: int) -> int:
+    """The user's one open cart, created if missing; concurrent creations meet on UNIQUE(user_id)."""
+    insert_ = (sqlite.insert if v.conn.dialect.name == "sqlite" else postgresql.insert)(carts)
+    v.conn.execute(insert_.values(user_id=user_id, created_at=v.now).on_conflict_do_nothing(index_elements=["user_id"]))
+    return int(v.conn.execute(select(carts.c.id).where(carts.c.user_id == user_id)).scalar_one())
 
 
 def cart_for_writing(v: Visit, owner: Owner) -> int:
     """The owner's cart id, creating the cart on the first add. Call inside a write transaction."""
     if owner.cart_id is not None:
         return owner.cart_id
-    cart_id = v.conn.execute(insert(carts).values(created_at=v.now).returning(carts.c.id)).scalar_one()
+    if owner.user_id is not None:
+        cart_id = user_cart(v, owner.user_id)
+    else:
+        cart_id = v.conn.execute(insert(carts).values(created_at=v.now).returning(carts.c.id)).scalar_one()
     v.session.set("cart_id", cart_id)
     return int(cart_id)
 
 
 def add_to_cart(v: Visit, variant_id: int, quantity: int, product_slug: str | None = None) -> cart.AddResult:
-    """Add to the owner's cart; a guest cart purged under a live session is replaced by a new one."""
+    """Add to the owner's cart; a cart that went missing under a live session is found or made again."""
+    limit = v.settings.max_line_quantity
     try:
-        return cart.add(
-            v.conn,
-            cart_for_writing(v, resolve_owner(v)),
-            variant_id,
-            quantity,
-            v.settings.max_line_quantity,
-            v.now,
-            product_slug,
-        )
+        return cart.add(v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug)
     except cart.CartMissing:
         v.session.pop("cart_id")
-        return cart.add(
-            v.conn,
-            cart_for_writing(v, resolve_owner(v)),
-            variant_id,
-            quantity,
-            v.settings.max_line_quantity,
-            v.now,
-            product_slug,
-        )
+        return cart.add(v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug)

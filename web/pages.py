@@ -74,7 +74,11 @@ def load_cart(v: Visit, owner: Owner | None = None) -> cart.CartView:
 def layout(v: Visit, view: cart.CartView | None = None, *, flashes: bool = True) -> dict[str, Any]:
     """What base.html needs: the cart for badge and drawer, the CSRF token and pending flash messages."""
     view = view if view is not None else load_cart(v)
+    user_id = v.session.get("user_id")
     return {
+        "user": {"id": user_id, "email": v.session.get("user_email"), "name": v.session.get("user_name")}
+        if user_id is not None
+        else None,
         "cart": view,
         "csrf_token": v.session.csrf_token,
         "flashes": v.session.take_flashes() if flashes else [],
@@ -82,18 +86,27 @@ def layout(v: Visit, view: cart.CartView | None = None, *, flashes: bool = True)
     }
 
 
+def sent_csrf_token(request: Request, form: Any) -> str | None:
+    """The synchronizer token an unsafe request carries: htmx's header, else the form's hidden field."""
+    header = request.headers.get("x-csrf-token")
+    if header:
+        return header
+    values = form.getall("csrf_token", [])
+    return values[0] if len(values) == 1 and isinstance(values[0], str) else None
+
+
 def html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(body, status_code=status, media_type=MediaType.HTML, headers=headers)
 
 
 def page(request: Request, template: str, context: Mapping[str, Any], status: int = 200) -> Response[str]:
-    return html(renderer(request).render(template, context), status)
+    return html(renderer(request).render(template, {**context, "request_path": current_path(request)}), status)
 
 
 def fragments(request: Request, *parts: tuple[str, Mapping[str, Any]], status: int = 200) -> Response[str]:
     """Several partials in one htmx response: the target first, then out-of-band swaps."""
-    out = renderer(request)
-    return html("\n".join(out.render(name, context) for name, context in parts), status)
+    out, path = renderer(request), current_path(request)
+    return html("\n".join(out.render(name, {**context, "request_path": path}) for name, context in parts), status)
 
 
 def redirect_back(request: Request, target: str | None, fallback: str = "/") -> Response[str]:

@@ -19,7 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
-from web.models import sessions
+from web.models import sessions, throttles
 from web.settings import Settings
 
 REMOVED = object()
@@ -73,6 +73,10 @@ class Session:
     def take_flashes(self) -> list[dict[str, str]]:
         return list(self.pop("flash", []))
 
+    def new_csrf_token(self) -> None:
+        """A fresh synchronizer token: forms rendered before an identity change are refused after it."""
+        self.set("csrf", secrets.token_urlsafe(32))
+
     @property
     def csrf_token(self) -> str:
         token = self.data.get("csrf")
@@ -84,6 +88,11 @@ class Session:
     def csrf_matches(self, sent: str | None) -> bool:
         expected = self.data.get("csrf")
         return bool(sent and expected) and hmac.compare_digest(str(sent), str(expected))
+
+    def reset(self) -> None:
+        """Forget everything this session held (logout); call rotate() too so the old ID dies."""
+        self.data = {}
+        self.changes.clear()
 
     def rotate(self) -> None:
         """Issue a new ID for this session's data; the old entry is deleted when the session is saved."""
@@ -138,7 +147,11 @@ class SqlSessionStore:
         if session.is_new or session.previous_id is not None:
             conn.execute(
                 insert(sessions).values(
-                    key=session_key(session.id), data=data, created_at=session.created_at, expires_at=expires_at
+                    key=session_key(session.id),
+                    data=data,
+                    created_at=session.created_at,
+                    expires_at=expires_at,
+                    user_id=session.get("user_id"),
                 )
             )
             session.issued = True
@@ -160,7 +173,7 @@ class SqlSessionStore:
             conn.execute(
                 update(sessions)
                 .where(sessions.c.key == session_key(session.id))
-                .values(data=data, expires_at=expires_at)
+                .values(data=data, expires_at=expires_at, user_id=session.get("user_id"))
             )
         else:
             conn.execute(
@@ -175,3 +188,36 @@ class SqlSessionStore:
     def purge_expired(self, conn: Connection) -> int:
         result = conn.execute(delete(sessions).where(sessions.c.expires_at <= int(self.now())))
         return int(result.rowcount or 0)
+
+    def end_user_sessions(self, conn: Connection, user_id: int, keep: Session | None = None) -> int:
+        """End every session of this user but the one kept (password change)."""
+        query = delete(sessions).where(sessions.c.user_id == user_id)
+        if keep is not None:
+            query = query.where(sessions.c.key != session_key(keep.id))
+        return int(conn.execute(query).rowcount or 0)
+
+    def throttle_wait(self, conn: Connection, limits: dict[str, int]) -> int:
+        """Seconds until the longest exceeded counter resets; 0 when none is exceeded."""
+        now = int(self.now())
+        rows = conn.execute(
+            select(throttles.c.key, throttles.c.count.label("hits"), throttles.c.expires_at).where(
+                throttles.c.key.in_(list(limits)), throttles.c.expires_at > now
+            )
+        ).all()
+        return max((row.expires_at - now for row in rows if row.hits >= limits[row.key]), default=0)
+
+    def throttle_hit(self, conn: Connection, keys: list[str], window: int) -> None:
+        """Count one event against each key; a key's window starts at its first event."""
+        now = int(self.now())
+        for key in keys:
+            counted = conn.execute(
+                update(throttles)
+                .where(throttles.c.key == key, throttles.c.expires_at > now)
+                .values(count=throttles.c.count + 1)
+            ).rowcount
+            if not counted:
+                conn.execute(delete(throttles).where(throttles.c.key == key))
+                conn.execute(insert(throttles).values(key=key, count=1, expires_at=now + window))
+
+    def throttle_clear(self, conn: Connection, key: str) -> None:
+        conn.execute(delete(throttles).where(throttles.c.key == key))

@@ -56,6 +56,12 @@ class Settings:
     page_size: int = 12
     max_body_bytes: int = 64 * 1024
     run_units_inline: bool | None = None
+    argon2_memory_kib: int = 19456
+    argon2_time_cost: int = 2
+    argon2_parallelism: int = 1
+    login_max_failures_per_account: int = 5
+    login_max_failures_per_address: int = 20
+    login_failure_window_seconds: int = 15 * 60
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "static")
 
@@ -98,6 +104,12 @@ class Settings:
             page_size=_int(env, "PAGE_SIZE", 12, minimum=1),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, minimum=1024),
             run_units_inline=None if inline in (None, "") else _bool(env, "RUN_UNITS_INLINE", True),
+            argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 19456, minimum=19456),
+            argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, minimum=2),
+            argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, minimum=1),
+            login_max_failures_per_account=_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, minimum=1),
+            login_max_failures_per_address=_int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1),
+            login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1),
         )
         settings.check()
         return settings

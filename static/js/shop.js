@@ -42,20 +42,27 @@
     }
   });
 
-  // Another tab may have changed the cart: refresh badge and drawer when this one is shown again.
+  // A drawer swapped while open (an edit inside it, a refresh) is replaced by a closed <dialog>:
+  // reopen the new one.
   let wasOpen = false;
-  function refreshCart() {
-    const dialog = drawer();
-    if (!dialog || !window.htmx) return;
-    wasOpen = dialog.open;
-    window.htmx.ajax("GET", "/cart/drawer", { target: "#cart-drawer", swap: "outerHTML" });
+  function rememberOpenDrawer(event) {
+    const target = event.detail && event.detail.target;
+    if (target && target.id === "cart-drawer" && target.open) wasOpen = true;
   }
-  document.addEventListener("htmx:afterSettle", function (event) {
-    if (wasOpen && event.detail && event.detail.requestConfig && event.detail.requestConfig.path === "/cart/drawer") {
+  document.addEventListener("htmx:beforeSwap", rememberOpenDrawer);
+  document.addEventListener("htmx:oobBeforeSwap", rememberOpenDrawer);
+  document.addEventListener("htmx:afterSettle", function () {
+    if (wasOpen) {
       wasOpen = false;
       openDrawer();
     }
   });
+
+  // Another tab may have changed the cart: refresh badge and drawer when this one is shown again.
+  function refreshCart() {
+    if (!drawer() || !window.htmx) return;
+    window.htmx.ajax("GET", "/cart/drawer", { target: "#cart-drawer", swap: "outerHTML" });
+  }
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") refreshCart();
   });

@@ -271,3 +271,88 @@ def clear(conn: Connection, cart_id: int | None) -> Change:
     if cart_id is not None:
         conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id))
     return Change("", 0, "Your cart is now empty.")
+
+
+@dataclass
+class MergeReport:
+    """What a login did with the guest cart, for the shopper to read."""
+
+    added: int = 0
+    lines: int = 0
+    notes: list[str] = field(default_factory=list)
+    failed: bool = False
+
+    @property
+    def message(self) -> str | None:
+        if self.failed:
+            return "We could not move your guest cart into your account just now. It is kept: log in again later to retry."
+        if not self.lines:
+            return None
+        items = "1 item" if self.added == 1 else f"{self.added} items"
+        return " ".join([f"{items} from your guest cart were added to your cart.", *self.notes])
+
+
+def merge(conn: Connection, guest_cart_id: int, user_cart_id: int, max_quantity: int, now: int) -> MergeReport:
+    """Move the guest cart's lines into the user's cart in three statements, whatever its size.
+
+    Quantities are summed per variant and clamped to stock and the per-line maximum; lines that
+    fall to zero are dropped; the guest cart is deleted. Run inside the login's write transaction.
+    """
+    mine = cart_lines.alias("mine")
+    guest = cart_lines.alias("guest")
+    rows = conn.execute(
+        select(
+            guest.c.variant_id,
+            guest.c.quantity,
+            variants.c.stock,
+            variants.c.label,
+            products.c.name,
+            products.c.active,
+            mine.c.quantity.label("existing"),
+        )
+        .select_from(
+            guest.join(variants, variants.c.id == guest.c.variant_id)
+            .join(products)
+            .outerjoin(mine, (mine.c.variant_id == guest.c.variant_id) & (mine.c.cart_id == user_cart_id))
+        )
+        .where(guest.c.cart_id == guest_cart_id)
+        .order_by(guest.c.id)
+    ).all()
+    report = MergeReport()
+    for row in rows:
+        title = _title(row.name, row.label)
+        existing = row.existing or 0
+        allowed = min(row.stock, max_quantity) if row.active else 0
+        final = min(existing + row.quantity, allowed) if allowed else existing
+        added = max(final - existing, 0)
+        report.lines += 1
+        report.added += added
+        if allowed == 0:
+            report.notes.append(f"{title} is sold out and was not added.")
+        elif added < row.quantity and final == row.stock:
+            report.notes.append(f"{title}: only {row.stock} left, quantity reduced.")
+        elif added < row.quantity:
+            report.notes.append(f"{title}: at most {max_quantity} per item, quantity reduced.")
+    insert = _upsert(conn)(cart_lines)
+    stock = select(variants.c.stock).where(variants.c.id == insert.excluded.variant_id).scalar_subquery()
+    conn.execute(
+        insert.from_select(
+            ["cart_id", "variant_id", "quantity", "updated_at"],
+            select(
+                literal(user_cart_id),
+                variants.c.id,
+                least(guest.c.quantity, variants.c.stock, max_quantity),
+                literal(now),
+            )
+            .select_from(guest.join(variants, variants.c.id == guest.c.variant_id).join(products))
+            .where(guest.c.cart_id == guest_cart_id, variants.c.stock > 0, products.c.active),
+        ).on_conflict_do_update(
+            index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
+            set_={
+                "quantity": least(cart_lines.c.quantity + insert.excluded.quantity, stock, max_quantity),
+                "updated_at": now,
+            },
+        )
+    )
+    conn.execute(delete(carts).where(carts.c.id == guest_cart_id, carts.c.user_id.is_(None)))
+    return report
