@@ -73,7 +73,8 @@ def test_sold_out_variant_cannot_be_added(shopper: Shopper, app: Litestar) -> No
         "UPDATE cart_lines SET quantity = 0",
         "UPDATE cart_lines SET quantity = -1",
         "UPDATE variants SET stock = -1 WHERE sku = 'test-1'",
-        "INSERT INTO cart_lines (cart_id, variant_id, quantity, updated_at) SELECT cart_id, variant_id, 1, 0 FROM cart_lines",
+        "INSERT INTO cart_lines (cart_id, variant_id, quantity, updated_at) "
+        "SELECT cart_id, variant_id, 1, 0 FROM cart_lines",
         "INSERT INTO cart_lines (cart_id, variant_id, quantity, updated_at) VALUES (999, 1, 1, 0)",
     ],
 )

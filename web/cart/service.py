@@ -285,7 +285,9 @@ class MergeReport:
     @property
     def message(self) -> str | None:
         if self.failed:
-            return "We could not move your guest cart into your account just now. It is kept: log in again later to retry."
+            return (
+                "We could not move your guest cart into your account just now. It is kept: log in again later to retry."
+            )
         if not self.lines:
             return None
         items = "1 item" if self.added == 1 else f"{self.added} items"
