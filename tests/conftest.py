@@ -93,7 +93,7 @@ class Shopper:
             self.visit("/")
         headers = dict(kwargs.pop("headers", {}))
         if htmx:
-            headers.update({"HX-Request": "true", "X-CSRF-Token": self.csrf, "HX-Current-URL": f"{BASE_URL}/"})
+            headers = {"HX-Request": "true", "X-CSRF-Token": self.csrf, "HX-Current-URL": f"{BASE_URL}/", **headers}
         form = {"csrf_token": self.csrf, **(data or {})}
         return self.client.post(path, data=form, headers=headers, follow_redirects=False, **kwargs)
 

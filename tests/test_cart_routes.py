@@ -129,12 +129,23 @@ def test_add_with_htmx_answers_the_status_badge_and_open_drawer(shopper: Shopper
     assert_htmx_update(response, shopper, "catalog-add-status", "Added 2 × Test product 1 to your cart.")
     status = response.text.split('id="cart-badge"')[0]
     assert "Added 2 × Test product 1 to your cart." in status
-    assert "2 of this in your cart" in status
+    assert "catalog-in-cart" not in response.text  # the page it came from is not a product page
     assert 'data-open="true"' in opening_tag(response.text, "cart-drawer")
     assert "Test product 1" in response.text.split('id="cart-drawer"')[1]
     assert badge_count(response.text) == 3
     assert "cart-contents" not in response.text
     assert flashes(shopper.visit("/products/test-1").text) == []
+
+
+def test_a_cart_change_on_a_product_page_refreshes_its_in_cart_count(shopper: Shopper) -> None:
+    shopper.add("test-1", 1)
+    headers = {"HX-Current-URL": "http://shop.test/products/test-1"}
+    response = shopper.add("test-2", 2, htmx=True, headers=headers)
+    assert '<a href="/cart">1 of this in your cart</a>' in response.text.split('id="catalog-in-cart"')[1]
+    line = shopper.cart()["items"][0]["id"]
+    edit = shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "4"}, htmx=True, headers=headers)
+    assert 'hx-swap-oob="true"' in edit.text.split('id="catalog-in-cart"')[1].split(">")[0]
+    assert "4 of this in your cart" in edit.text
 
 
 def test_add_beyond_stock_clamps_and_says_so(shopper: Shopper) -> None:

@@ -17,10 +17,19 @@ from web.pages import current_path, fragments, is_htmx, layout, load_cart, page,
 from web.visit import Visit, visit
 
 CART_PATH = "/cart"
+PRODUCT_PATH = "/products/"
 
 
 def csrf_token(request: Request, form: forms.MultiDict) -> str | None:
     return request.headers.get("x-csrf-token") or forms.one(form, "csrf_token", required=False)
+
+
+def product_page_parts(request: Request, context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """On a product page, its "N of this in your cart" line, so it agrees with the badge after any edit."""
+    path = current_path(request).split("?")[0]
+    if not path.startswith(PRODUCT_PATH):
+        return []
+    return [("catalog/partials/in_cart.html", {**context, "product_slug": path[len(PRODUCT_PATH) :].lower()})]
 
 
 def cart_response(
@@ -39,6 +48,7 @@ def cart_response(
         parts.append(("cart/partials/drawer.html", oob))
     if on_cart_page and target != "cart/partials/contents.html":
         parts.append(("cart/partials/contents.html", oob))
+    parts.extend(product_page_parts(request, oob))
     parts.append(("partials/toast.html", {**oob, "message": context["message"], "level": context["level"]}))
     return fragments(request, *parts)
 
@@ -83,7 +93,10 @@ async def drawer(request: Request) -> Response[str]:
     context = await visit(request, layout)
     oob = {**context, "oob": True}
     return fragments(
-        request, ("cart/partials/drawer.html", {**context, "oob": False}), ("cart/partials/badge.html", oob)
+        request,
+        ("cart/partials/drawer.html", {**context, "oob": False}),
+        ("cart/partials/badge.html", oob),
+        *product_page_parts(request, oob),
     )
 
 
@@ -105,7 +118,6 @@ async def add_item(request: Request) -> Response[str]:
             return {}
         return {
             **layout(v, view, flashes=False),
-            "in_cart": view.quantity_of(variant_id),
             "message": result.message,
             "level": "success" if result.added else "info",
             "drawer_open": True,

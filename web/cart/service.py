@@ -53,8 +53,8 @@ class CartView:
     def subtotal(self) -> int:
         return sum(line.line_total for line in self.lines)
 
-    def quantity_of(self, variant_id: int) -> int:
-        return next((line.quantity for line in self.lines if line.variant_id == variant_id), 0)
+    def quantity_of_product(self, slug: str) -> int:
+        return sum(line.quantity for line in self.lines if line.product_slug == slug)
 
 
 @dataclass(frozen=True)

@@ -52,7 +52,6 @@ async def product(request: Request, slug: FromPath[str]) -> Response[str]:
             **context,
             "product": item,
             "selected": selected,
-            "in_cart": context["cart"].quantity_of(selected.id),
             "message": None,
             "level": "info",
         }
