@@ -1,12 +1,20 @@
-"""Fixtures: a fresh migrated database with the demo catalogue per test, and a `shopper` who acts as a user."""
+"""Fixtures: a fresh migrated database with the demo catalogue per test, and a `shopper` who acts as a user.
+
+By default the suite runs on SQLite with sessions in the database. With TEST_DATABASE_URL (a PostgreSQL
+server URL; a throwaway database is created and dropped) and TEST_REDIS_URL (a Redis database that is
+flushed before each test) the same tests run on PostgreSQL and Redis.
+"""
 
 from __future__ import annotations
 
+import os
 import re
+import secrets
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from litestar import Litestar
@@ -16,35 +24,72 @@ from sqlalchemy import create_engine, text
 from web import demo
 from web.__main__ import migrate
 from web.app import create_app
+from web.db import sqlalchemy_url
+from web.sessions import RedisSessionStore, Stored
 from web.settings import Settings
 
 BASE_URL = "http://shop.test"
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
+TABLES = ["cart_lines", "carts", "sessions", "throttles", "users", "variants", "products", "categories"]
 CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"')
 
 
 @pytest.fixture(scope="session")
-def template_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One migrated database with the demo catalogue, copied for every test."""
-    path = tmp_path_factory.mktemp("template") / "shop.db"
-    settings = Settings(database_url=f"sqlite:///{path}")
-    migrate(settings)
-    engine = create_engine(settings.database_url)
+def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A migrated database with the demo catalogue: an SQLite file to copy per test by default,
+    or a throwaway PostgreSQL database (created here, dropped at the end) when TEST_DATABASE_URL is set."""
+    if not TEST_DATABASE_URL:
+        path = tmp_path_factory.mktemp("template") / "shop.db"
+        url = f"sqlite:///{path}"
+    else:
+        name = f"storefront_test_{os.getpid()}_{secrets.token_hex(3)}"
+        admin = create_engine(sqlalchemy_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE DATABASE "{name}"'))
+        url = urlunsplit(urlsplit(TEST_DATABASE_URL)._replace(path=f"/{name}"))
+    migrate(Settings(database_url=url))
+    engine = create_engine(sqlalchemy_url(url))
     with engine.begin() as conn:
         demo.load(conn)
     engine.dispose()
-    return path
+    yield url
+    if TEST_DATABASE_URL:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+def reset_postgres(url: str) -> None:
+    """Every test starts from the demo catalogue alone."""
+    engine = create_engine(sqlalchemy_url(url))
+    with engine.begin() as conn:
+        conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+        demo.load(conn)
+    engine.dispose()
 
 
 @pytest.fixture
-def settings(template_db: Path, tmp_path: Path) -> Settings:
+def settings(database: str, tmp_path: Path) -> Settings:
+    store = ""
+    if TEST_REDIS_URL:
+        import redis
+
+        redis.Redis.from_url(TEST_REDIS_URL).flushdb()
+        store = TEST_REDIS_URL
+    if TEST_DATABASE_URL:
+        reset_postgres(database)
+        return Settings(database_url=database, session_store_url=store)
     path = tmp_path / "shop.db"
-    shutil.copy(template_db, path)
-    return Settings(database_url=f"sqlite:///{path}")
+    shutil.copy(database.removeprefix("sqlite:///"), path)
+    return Settings(database_url=f"sqlite:///{path}", session_store_url=store)
 
 
 @pytest.fixture
-def app(settings: Settings) -> Litestar:
-    return create_app(settings)
+def app(settings: Settings) -> Iterator[Litestar]:
+    app = create_app(settings)
+    yield app
+    app.state.shop.db.dispose()
 
 
 @pytest.fixture
@@ -142,3 +187,44 @@ def login(shopper: Shopper, email: str, password: str = PASSWORD, next_path: str
     if not shopper.csrf:
         shopper.visit("/login")
     return shopper.post("/login", {"email": email, "password": password, "next": next_path})
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that only make sense on one engine say so by marker; they are reported as skipped with why."""
+    engine = "postgres" if TEST_DATABASE_URL else "sqlite"
+    store = "redis" if TEST_REDIS_URL else "sql"
+    rules = [
+        ("sqlite_only", engine, "sqlite"),
+        ("postgres_only", engine, "postgres"),
+        ("sql_sessions_only", store, "sql"),
+    ]
+    for item in items:
+        for marker, running, needs in rules:
+            if item.get_closest_marker(marker) and running != needs:
+                item.add_marker(pytest.mark.skip(reason=f"{marker}: this run uses {running}"))
+
+
+def stored_sessions(app: Litestar) -> dict[str, Stored]:
+    """Every stored session by its key (the SHA-256 of the cookie value), whichever store holds them."""
+    store = app.state.shop.sessions
+    with app.state.shop.db.engine.begin() as conn:
+        if isinstance(store, RedisSessionStore):
+            prefix = store._session("")
+            keys = [raw.decode()[len(prefix) :] for raw in store.redis.scan_iter(f"{prefix}*")]
+        else:
+            keys = [row[0] for row in conn.execute(text("SELECT key FROM sessions"))]
+        return {key: record for key in keys if (record := store._read(conn, key)) is not None}
+
+
+def change_sessions(app: Litestar, *, expires_at: Any = None, created_at: Any = None) -> None:
+    """Rewrite every stored session's times; each argument maps the old value to the new one."""
+    store = app.state.shop.sessions
+    with app.state.shop.db.engine.begin() as conn:
+        for key, record in stored_sessions(app).items():
+            changed = Stored(
+                record.data,
+                created_at(record.created_at) if created_at else record.created_at,
+                expires_at(record.expires_at) if expires_at else record.expires_at,
+            )
+            store._delete(conn, key)
+            store._write(conn, key, changed, record.data.get("user_id"), new=True)

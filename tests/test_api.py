@@ -112,7 +112,7 @@ def test_an_unknown_product_is_404(client: TestClient[Litestar], product_id: str
 
 
 def test_an_inactive_product_is_404(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE products SET active = 0 WHERE slug = 'test-1'")
+    sql(client.app, "UPDATE products SET active = false WHERE slug = 'test-1'")
     assert add(client, "test-1").status_code == 404
 
 

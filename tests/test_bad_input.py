@@ -83,10 +83,10 @@ def test_add_refuses_a_quantity_that_is_not_a_whole_number_in_range(seeded: Shop
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_add_refuses_an_empty_or_missing_quantity(seeded: Shopper, htmx: bool) -> None:
     before = stored(seeded.app)
-    assert_refused(seeded.add("test-1", "", htmx=htmx), 400, "Please give a quantity.", htmx=htmx)
+    assert_refused(seeded.add("test-1", "", htmx=htmx), 400, "Please give the quantity.", htmx=htmx)
     form = add_form(seeded.app, seeded.csrf)
     response = seeded.post("/cart/items", form, htmx=htmx)
-    assert_refused(response, 400, "Please give a quantity.", htmx=htmx)
+    assert_refused(response, 400, "Please give the quantity.", htmx=htmx)
     assert stored(seeded.app) == before
 
 
@@ -127,6 +127,46 @@ def test_add_refuses_a_field_sent_as_a_file(seeded: Shopper, htmx: bool) -> None
     assert stored(seeded.app) == before
 
 
+# Cart edits: quantities and repeated fields
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+@pytest.mark.parametrize("quantity", ["-1", "1.5", "1e3", str(2**63), "٣", "３", "100", ""])
+def test_set_quantity_refuses_a_quantity_that_is_not_a_whole_number_in_range(
+    seeded: Shopper, quantity: str, htmx: bool
+) -> None:
+    line = seeded.cart()["items"][0]["id"]
+    before = stored(seeded.app)
+    response = seeded.post(f"/cart/lines/{line}/quantity", {"quantity": quantity}, htmx=htmx)
+    message = "The quantity must be a whole number from 0 to 99." if quantity else "Please give the quantity."
+    assert_refused(response, 400, message, htmx=htmx)
+    assert stored(seeded.app) == before
+
+
+@pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
+@pytest.mark.parametrize(
+    ("action", "fields", "message"),
+    [
+        ("lines/{line}/quantity", "quantity=0&quantity=5", "The quantity was sent more than once."),
+        ("lines/{line}/quantity", "quantity=0&next=/a&next=/b", "The next was sent more than once."),
+        ("lines/{line}/remove", "next=/a&next=/b", "The next was sent more than once."),
+        ("products/test-1/remove", "next=/a&next=/b", "The next was sent more than once."),
+        ("clear", "next=/a&next=/b", "The next was sent more than once."),
+    ],
+)
+def test_cart_edits_refuse_a_repeated_field(
+    seeded: Shopper, action: str, fields: str, message: str, htmx: bool
+) -> None:
+    """Refused before the edit is made: never a committed change answered with an error."""
+    path = "/cart/" + action.format(line=seeded.cart()["items"][0]["id"])
+    headers = {**FORM, **(htmx_headers(seeded) if htmx else {})}
+    before = stored(seeded.app)
+    body = f"csrf_token={seeded.csrf}&{fields}"
+    response = seeded.client.post(path, content=body, headers=headers, follow_redirects=False)
+    assert_refused(response, 400, message, htmx=htmx)
+    assert stored(seeded.app) == before
+
+
 # Add to cart: products and variants that do not fit
 
 
@@ -159,7 +199,7 @@ def test_add_refuses_a_variant_of_another_product(seeded: Shopper, htmx: bool) -
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_add_refuses_a_deleted_product(seeded: Shopper, htmx: bool) -> None:
-    sql(seeded.app, "UPDATE products SET active = 0 WHERE slug = 'test-2'")
+    sql(seeded.app, "UPDATE products SET active = false WHERE slug = 'test-2'")
     before = stored(seeded.app)
     form = {"product": "test-2", "variant_id": str(variant_id(seeded.app, "test-2")), "quantity": "1"}
     assert_refused(seeded.post("/cart/items", form, htmx=htmx), 404, "That product is not available.", htmx=htmx)

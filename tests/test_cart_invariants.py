@@ -99,7 +99,7 @@ def test_stale_stock_is_clamped_on_read_and_the_shopper_told(shopper: Shopper, a
 
 def test_archived_product_leaves_the_cart_on_read(shopper: Shopper, app: Litestar) -> None:
     shopper.add("test-2", 2)
-    sql(app, "UPDATE products SET active = 0 WHERE slug = 'test-2'")
+    sql(app, "UPDATE products SET active = false WHERE slug = 'test-2'")
     cart = shopper.cart()
     assert cart["items"] == [] and cart["notices"] == [
         "Test product 2 is no longer available and was removed from your cart."

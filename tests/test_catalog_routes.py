@@ -108,7 +108,8 @@ def test_an_unknown_category_is_404(client: TestClient[Litestar]) -> None:
 
 def test_an_empty_category_says_so(client: TestClient[Litestar]) -> None:
     sql(
-        client.app, "UPDATE products SET active = 0 WHERE category_id = (SELECT id FROM categories WHERE slug = 'home')"
+        client.app,
+        "UPDATE products SET active = false WHERE category_id = (SELECT id FROM categories WHERE slug = 'home')",
     )
     response = client.get("/?category=home")
     assert response.status_code == 200
@@ -164,7 +165,7 @@ def test_a_bad_page_number_is_a_clear_4xx(client: TestClient[Litestar], query: s
 
 
 def test_an_inactive_product_is_not_listed(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE products SET active = 0 WHERE slug = 'test-1'")
+    sql(client.app, "UPDATE products SET active = false WHERE slug = 'test-1'")
     first = cards(client.get("/").text)
     second = cards(client.get("/?page=2").text)
     assert "test-1" not in first | second
@@ -211,6 +212,21 @@ def test_an_option_can_be_chosen_in_the_address(client: TestClient[Litestar]) ->
         assert " checked" in variants(response.text)["S"]
 
 
+def test_a_sold_out_option_in_the_address_is_not_preselected(client: TestClient[Litestar]) -> None:
+    """It is disabled, so a checked sold-out option would leave the form with no option to send."""
+    extra_large = variant_id(client.app, "linen-shirt", "XL")
+    options = variants(client.get(f"/products/linen-shirt?variant={extra_large}").text)
+    assert " checked" not in options["XL"]
+    assert " checked" in options["S"]
+
+
+def test_adding_without_choosing_an_option_says_what_is_missing(shopper: Shopper) -> None:
+    shopper.visit("/products/linen-shirt")
+    response = shopper.post("/cart/items", {"product": "linen-shirt", "quantity": "1"})
+    assert response.status_code == 400
+    assert "<p>Please give the option.</p>" in response.text
+
+
 def test_a_product_without_options_has_one_hidden_variant(client: TestClient[Litestar]) -> None:
     response = client.get("/products/cotton-cap")
     assert response.status_code == 200
@@ -253,7 +269,7 @@ def test_an_unknown_product_is_a_404_page(client: TestClient[Litestar], slug: st
 
 
 def test_an_inactive_product_page_is_404(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE products SET active = 0 WHERE slug = 'test-2'")
+    sql(client.app, "UPDATE products SET active = false WHERE slug = 'test-2'")
     assert client.get("/products/test-2").status_code == 404
 
 

@@ -30,11 +30,11 @@ def load_demo(settings: Settings) -> None:
 
 def purge_sessions(settings: Settings) -> None:
     from web.db import Database
-    from web.sessions import SqlSessionStore
+    from web.sessions import session_store
 
     db = Database(settings)
     with db.engine.begin() as conn:
-        purged = SqlSessionStore(settings).purge_expired(conn)
+        purged = session_store(settings).purge_expired(conn)
     print(f"expired sessions purged: {purged}")
 
 

@@ -16,7 +16,7 @@ from web.catalog.routes import router as catalog_router
 from web.db import Database, check_migrated
 from web.errors import EXCEPTION_HANDLERS
 from web.pages import Renderer
-from web.sessions import Session, SqlSessionStore
+from web.sessions import Session, session_store
 from web.settings import Settings
 from web.visit import Shop
 
@@ -52,7 +52,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     db = Database(settings)
     if check_database:
         check_migrated(db)
-    shop = Shop(settings, db, SqlSessionStore(settings))
+    shop = Shop(settings, db, session_store(settings))
 
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":

@@ -9,6 +9,7 @@ worker thread. DESIGN.md §8 has the measurements behind this.
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio.to_thread
-from sqlalchemy import Connection, create_engine, event, exc
+from sqlalchemy import Connection, create_engine, event, exc, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
@@ -121,6 +122,16 @@ class Database:
             except BaseException:
                 conn.rollback()
                 raise
+
+    def serialise(self, conn: Connection, key: str) -> None:
+        """Make this transaction the only writer for `key` (a session) until it ends.
+
+        SQLite already has one writer at a time; PostgreSQL takes a transaction-scoped advisory lock,
+        which works whichever store holds the sessions.
+        """
+        if not self.is_sqlite:
+            number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+            conn.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
 
     def dispose(self) -> None:
         self.engine.dispose()

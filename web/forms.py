@@ -30,7 +30,7 @@ def one(form: MultiDict, name: str, *, required: bool = True, label: str | None 
         raise InvalidInput(f"The {label} was sent more than once.", field=name)
     if not values or values[0] == "":
         if required:
-            raise InvalidInput(f"Please give a {label}.", field=name)
+            raise InvalidInput(f"Please give the {label}.", field=name)
         return None
     value = values[0]
     if not isinstance(value, str):

@@ -14,13 +14,14 @@ import hmac
 import json
 import secrets
 import time
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
 from sqlalchemy import Connection, delete, insert, select, update
 
 from web.models import sessions, throttles
-from web.settings import Settings
+from web.settings import Settings, SettingsError
 
 REMOVED = object()
 
@@ -101,26 +102,44 @@ class Session:
         self.id = new_session_id()
 
 
+@dataclass(frozen=True)
+class Stored:
+    data: dict[str, Any]
+    created_at: int
+    expires_at: int
+
+
 @dataclass
-class SqlSessionStore:
-    """Sessions in the application's own database, one row each."""
+class SessionStore(ABC):
+    """What every session backend does; subclasses store records and counters their own way.
+
+    Methods take the unit of work's connection: the SQL store works on it, so sessions live in the
+    request's transaction; the Redis store ignores it. Callers serialise one session's writes with
+    Database.serialise() (and SQLite's single writer), so a read-modify-write here never races.
+    """
 
     settings: Settings
     now: Any = field(default=time.time)
 
-    def _row(self, conn: Connection, session_id: str, lock: bool) -> Any:
-        query = select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(
-            sessions.c.key == session_key(session_id)
-        )
-        return conn.execute(query.with_for_update() if lock else query).first()
+    @abstractmethod
+    def _read(self, conn: Connection, key: str) -> Stored | None: ...
 
-    def load(self, conn: Connection, session_id: str | None, *, lock: bool = False) -> Session:
-        """The session for this cookie value, or a new one. `lock` holds its row until the transaction ends."""
+    @abstractmethod
+    def _write(self, conn: Connection, key: str, record: Stored, user_id: int | None, *, new: bool) -> None: ...
+
+    @abstractmethod
+    def _touch(self, conn: Connection, key: str, expires_at: int) -> None: ...
+
+    @abstractmethod
+    def _delete(self, conn: Connection, key: str) -> None: ...
+
+    def load(self, conn: Connection, session_id: str | None) -> Session:
+        """The session for this cookie value, or a new one: an unknown or expired ID is never adopted."""
         now = int(self.now())
         if session_id and len(session_id) <= 128:
-            row = self._row(conn, session_id, lock)
-            if row is not None and row.expires_at > now:
-                return Session(session_id, json.loads(row.data), row.created_at, row.expires_at)
+            stored = self._read(conn, session_key(session_id))
+            if stored is not None and stored.expires_at > now:
+                return Session(session_id, stored.data, stored.created_at, stored.expires_at)
         return Session(new_session_id(), {}, now, 0, is_new=True)
 
     def _expiry(self, session: Session, now: int) -> int:
@@ -130,9 +149,8 @@ class SqlSessionStore:
     def save(self, conn: Connection, session: Session, *, merge: bool = False) -> None:
         """Write the session if its data changed, or refresh its expiry at most every few minutes.
 
-        `merge` is for a session loaded outside this write transaction: its changes are applied key
-        by key to the stored data, so a concurrent request's changes to other keys are not lost.
-        Call inside a write transaction when the session changed.
+        `merge` is for a session loaded before this write began: its changes are applied key by key
+        to the stored data, so a concurrent request's changes to other keys are not lost.
         """
         if session.is_new and not session.changed:
             return
@@ -141,63 +159,99 @@ class SqlSessionStore:
         refresh_due = expires_at - session.expires_at >= self.settings.session_refresh_seconds
         if not (session.changed or refresh_due):
             return
+        key = session_key(session.id)
         if session.previous_id is not None:
-            conn.execute(delete(sessions).where(sessions.c.key == session_key(session.previous_id)))
-        data = json.dumps(session.data, separators=(",", ":"))
+            self._delete(conn, session_key(session.previous_id))
         if session.is_new or session.previous_id is not None:
-            conn.execute(
-                insert(sessions).values(
-                    key=session_key(session.id),
-                    data=data,
-                    created_at=session.created_at,
-                    expires_at=expires_at,
-                    user_id=session.get("user_id"),
-                )
-            )
+            record = Stored(session.data, session.created_at, expires_at)
+            self._write(conn, key, record, session.get("user_id"), new=True)
             session.issued = True
             session.is_new = False
             session.previous_id = None
         elif session.changed:
             if merge:
-                row = self._row(conn, session.id, lock=True)
-                if row is None:
+                stored = self._read(conn, key)
+                if stored is None:
                     return  # ended meanwhile (logout in another tab): never bring it back
-                stored = json.loads(row.data)
-                for key, value in session.changes.items():
+                for name, value in session.changes.items():
                     if value is REMOVED:
-                        stored.pop(key, None)
+                        stored.data.pop(name, None)
                     else:
-                        stored[key] = value
-                session.data = stored
-                data = json.dumps(stored, separators=(",", ":"))
-            conn.execute(
-                update(sessions)
-                .where(sessions.c.key == session_key(session.id))
-                .values(data=data, expires_at=expires_at, user_id=session.get("user_id"))
-            )
+                        stored.data[name] = value
+                session.data = stored.data
+            record = Stored(session.data, session.created_at, expires_at)
+            self._write(conn, key, record, session.get("user_id"), new=False)
         else:
-            conn.execute(
-                update(sessions).where(sessions.c.key == session_key(session.id)).values(expires_at=expires_at)
-            )
+            self._touch(conn, key, expires_at)
         session.expires_at = expires_at
         session.changes.clear()
 
     def destroy(self, conn: Connection, session: Session) -> None:
-        conn.execute(delete(sessions).where(sessions.c.key == session_key(session.id)))
+        self._delete(conn, session_key(session.id))
+
+    @abstractmethod
+    def purge_expired(self, conn: Connection) -> int: ...
+
+    @abstractmethod
+    def end_user_sessions(self, conn: Connection, user_id: int, keep: Session | None = None) -> int: ...
+
+    @abstractmethod
+    def throttle_wait(self, conn: Connection, limits: dict[str, int]) -> int:
+        """Seconds until the longest exceeded counter resets; 0 when none is exceeded."""
+        ...
+
+    @abstractmethod
+    def throttle_hit(self, conn: Connection, keys: list[str], window: int) -> None:
+        """Count one event against each key; a key's window starts at its first event."""
+        ...
+
+    @abstractmethod
+    def throttle_clear(self, conn: Connection, key: str) -> None: ...
+
+
+@dataclass
+class SqlSessionStore(SessionStore):
+    """Sessions and counters in the application's own database, one row each."""
+
+    def _read(self, conn: Connection, key: str) -> Stored | None:
+        row = conn.execute(
+            select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(sessions.c.key == key)
+        ).first()
+        return Stored(json.loads(row.data), row.created_at, row.expires_at) if row else None
+
+    def _write(self, conn: Connection, key: str, record: Stored, user_id: int | None, *, new: bool) -> None:
+        data = json.dumps(record.data, separators=(",", ":"))
+        if new:
+            conn.execute(
+                insert(sessions).values(
+                    key=key, data=data, created_at=record.created_at, expires_at=record.expires_at, user_id=user_id
+                )
+            )
+        else:
+            conn.execute(
+                update(sessions)
+                .where(sessions.c.key == key)
+                .values(data=data, expires_at=record.expires_at, user_id=user_id)
+            )
+
+    def _touch(self, conn: Connection, key: str, expires_at: int) -> None:
+        conn.execute(update(sessions).where(sessions.c.key == key).values(expires_at=expires_at))
+
+    def _delete(self, conn: Connection, key: str) -> None:
+        conn.execute(delete(sessions).where(sessions.c.key == key))
 
     def purge_expired(self, conn: Connection) -> int:
-        result = conn.execute(delete(sessions).where(sessions.c.expires_at <= int(self.now())))
-        return int(result.rowcount or 0)
+        now = int(self.now())
+        conn.execute(delete(throttles).where(throttles.c.expires_at <= now))
+        return int(conn.execute(delete(sessions).where(sessions.c.expires_at <= now)).rowcount or 0)
 
     def end_user_sessions(self, conn: Connection, user_id: int, keep: Session | None = None) -> int:
-        """End every session of this user but the one kept (password change)."""
         query = delete(sessions).where(sessions.c.user_id == user_id)
         if keep is not None:
             query = query.where(sessions.c.key != session_key(keep.id))
         return int(conn.execute(query).rowcount or 0)
 
     def throttle_wait(self, conn: Connection, limits: dict[str, int]) -> int:
-        """Seconds until the longest exceeded counter resets; 0 when none is exceeded."""
         now = int(self.now())
         rows = conn.execute(
             select(throttles.c.key, throttles.c.count.label("hits"), throttles.c.expires_at).where(
@@ -207,7 +261,6 @@ class SqlSessionStore:
         return max((row.expires_at - now for row in rows if row.hits >= limits[row.key]), default=0)
 
     def throttle_hit(self, conn: Connection, keys: list[str], window: int) -> None:
-        """Count one event against each key; a key's window starts at its first event."""
         now = int(self.now())
         for key in keys:
             counted = conn.execute(
@@ -221,3 +274,101 @@ class SqlSessionStore:
 
     def throttle_clear(self, conn: Connection, key: str) -> None:
         conn.execute(delete(throttles).where(throttles.c.key == key))
+
+
+@dataclass
+class RedisSessionStore(SessionStore):
+    """Sessions and counters in Redis (SESSION_STORE_URL=redis://...), shared by every worker and machine.
+
+    Expiry is Redis's own (EXPIREAT), so nothing needs purging; a set per user lists their sessions
+    for "log out everywhere else". Counters use their key's TTL as the window.
+    """
+
+    url: str = ""
+    prefix: str = "storefront:"
+
+    def __post_init__(self) -> None:
+        import redis
+
+        self.redis = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
+
+    def _session(self, key: str) -> str:
+        return f"{self.prefix}session:{key}"
+
+    def _user(self, user_id: int) -> str:
+        return f"{self.prefix}user-sessions:{user_id}"
+
+    def _read(self, conn: Connection, key: str) -> Stored | None:
+        raw = self.redis.get(self._session(key))
+        if raw is None:
+            return None
+        record = json.loads(raw)
+        return Stored(record["data"], record["created_at"], record["expires_at"])
+
+    def _write(self, conn: Connection, key: str, record: Stored, user_id: int | None, *, new: bool) -> None:
+        value = json.dumps(
+            {"data": record.data, "created_at": record.created_at, "expires_at": record.expires_at},
+            separators=(",", ":"),
+        )
+        pipe = self.redis.pipeline()
+        pipe.set(self._session(key), value, exat=record.expires_at)
+        if user_id is not None:
+            pipe.sadd(self._user(user_id), key)
+            pipe.expireat(self._user(user_id), record.created_at + self.settings.session_absolute_seconds, gt=True)
+        pipe.execute()
+
+    def _touch(self, conn: Connection, key: str, expires_at: int) -> None:
+        stored = self._read(conn, key)
+        if stored is not None:
+            self._write(conn, key, Stored(stored.data, stored.created_at, expires_at), None, new=False)
+
+    def _delete(self, conn: Connection, key: str) -> None:
+        self.redis.delete(self._session(key))
+
+    def purge_expired(self, conn: Connection) -> int:
+        return 0  # Redis expires sessions and counters itself
+
+    def end_user_sessions(self, conn: Connection, user_id: int, keep: Session | None = None) -> int:
+        kept = session_key(keep.id) if keep is not None else None
+        members = [m.decode() for m in self.redis.smembers(self._user(user_id))]  # type: ignore[union-attr]
+        ended = [m for m in members if m != kept]
+        if ended:
+            pipe = self.redis.pipeline()
+            pipe.delete(*[self._session(m) for m in ended])
+            pipe.srem(self._user(user_id), *ended)
+            pipe.execute()
+        return len(ended)
+
+    def _counter(self, key: str) -> str:
+        return f"{self.prefix}throttle:{key}"
+
+    def throttle_wait(self, conn: Connection, limits: dict[str, int]) -> int:
+        pipe = self.redis.pipeline()
+        for key in limits:
+            pipe.get(self._counter(key))
+            pipe.ttl(self._counter(key))
+        answers = pipe.execute()
+        waits = [
+            int(answers[2 * i + 1])
+            for i, key in enumerate(limits)
+            if answers[2 * i] is not None and int(answers[2 * i]) >= limits[key] and int(answers[2 * i + 1]) > 0
+        ]
+        return max(waits, default=0)
+
+    def throttle_hit(self, conn: Connection, keys: list[str], window: int) -> None:
+        pipe = self.redis.pipeline()
+        for key in keys:
+            pipe.incr(self._counter(key))
+            pipe.expire(self._counter(key), window, nx=True)
+        pipe.execute()
+
+    def throttle_clear(self, conn: Connection, key: str) -> None:
+        self.redis.delete(self._counter(key))
+
+
+def session_store(settings: Settings) -> SessionStore:
+    if settings.session_store_url.startswith(("redis://", "rediss://", "unix://")):
+        return RedisSessionStore(settings, url=settings.session_store_url)
+    if settings.session_store_url not in ("", "sql"):
+        raise SettingsError("SESSION_STORE_URL must be empty (sessions in the database) or a redis:// URL")
+    return SqlSessionStore(settings)

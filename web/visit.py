@@ -18,7 +18,7 @@ from sqlalchemy import Connection
 
 from web.db import Database
 from web.problems import Forbidden
-from web.sessions import Session, SqlSessionStore
+from web.sessions import Session, SessionStore, session_key
 from web.settings import Settings
 
 T = TypeVar("T")
@@ -58,7 +58,7 @@ class Shop:
 
     settings: Settings
     db: Database
-    sessions: SqlSessionStore
+    sessions: SessionStore
 
 
 def check_origin(request: Request) -> None:
@@ -90,8 +90,8 @@ async def visit(
     if csrf is not False:
         check_origin(request)
 
-    def checked(conn: Connection, lock: bool) -> Session:
-        session = shop.sessions.load(conn, session_id, lock=lock)
+    def checked(conn: Connection) -> Session:
+        session = shop.sessions.load(conn, session_id)
         if csrf is not False and not session.csrf_matches(csrf if isinstance(csrf, str) else None):
             raise CsrfRejected("Your session has expired or this form is out of date. Reload the page and try again.")
         return session
@@ -99,17 +99,20 @@ async def visit(
     def unit(conn: Connection) -> tuple[T, Session]:
         now = int(shop.sessions.now())
         if write:
-            # The session is read inside the write transaction (and locked on PostgreSQL), so two
+            # The session is read inside the write transaction, serialised per session, so two
             # requests of one shopper cannot both create a cart or overwrite each other's changes.
             with shop.db.write(conn):
-                session = checked(conn, lock=True)
+                if session_id:
+                    shop.db.serialise(conn, session_key(session_id))
+                session = checked(conn)
                 result = work(Visit(conn, session, shop.settings, shop.db, now, in_write=True))
                 shop.sessions.save(conn, session)
             return result, session
-        session = checked(conn, lock=False)
+        session = checked(conn)
         result = work(Visit(conn, session, shop.settings, shop.db, now))
         if session.changed and not session.is_new:
             with shop.db.write(conn):
+                shop.db.serialise(conn, session_key(session.id))
                 shop.sessions.save(conn, session, merge=True)
         else:
             shop.sessions.save(conn, session)

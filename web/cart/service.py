@@ -8,12 +8,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, delete, exists, literal, select, update
+from sqlalchemy import Connection, delete, exists, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from web.db import least
 from web.models import cart_lines, carts, products, variants
 from web.problems import Conflict, InvalidInput, NotFound
+
+# The row an upsert could not insert. Written out because SQLAlchemy would render a subquery on
+# `insert.excluded` with its own FROM (a cross join on PostgreSQL) instead of correlating it.
+EXCLUDED_VARIANT = literal_column("excluded.variant_id")
 
 
 class CartMissing(NotFound):
@@ -192,7 +196,7 @@ def add(
         return AddResult(title, quantity, 0, limit, row.stock)
 
     insert = _upsert(conn)(cart_lines)
-    stock = select(variants.c.stock).where(variants.c.id == insert.excluded.variant_id).scalar_subquery()
+    stock = select(variants.c.stock).where(variants.c.id == EXCLUDED_VARIANT).scalar_subquery()
     statement = insert.from_select(
         ["cart_id", "variant_id", "quantity", "updated_at"],
         select(
@@ -336,7 +340,7 @@ def merge(conn: Connection, guest_cart_id: int, user_cart_id: int, max_quantity:
         elif added < row.quantity:
             report.notes.append(f"{title}: at most {max_quantity} per item, quantity reduced.")
     insert = _upsert(conn)(cart_lines)
-    stock = select(variants.c.stock).where(variants.c.id == insert.excluded.variant_id).scalar_subquery()
+    stock = select(variants.c.stock).where(variants.c.id == EXCLUDED_VARIANT).scalar_subquery()
     conn.execute(
         insert.from_select(
             ["cart_id", "variant_id", "quantity", "updated_at"],

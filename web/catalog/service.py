@@ -54,9 +54,12 @@ class ProductPage:
         return sum(v.stock for v in self.variants)
 
     def variant(self, variant_id: int | None) -> VariantInfo:
-        """The chosen variant, else the first one in stock, else the first."""
+        """The chosen variant if in stock, else the first one in stock, else the first.
+
+        A sold-out option is disabled in the form, so preselecting it would leave no option to send.
+        """
         for v in self.variants:
-            if v.id == variant_id:
+            if v.id == variant_id and v.stock > 0:
                 return v
         return next((v for v in self.variants if v.stock > 0), self.variants[0])
 
