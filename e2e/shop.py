@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from playwright.sync_api import APIRequestContext, Locator, Page, expect
+import re
+import uuid
+
+from playwright.sync_api import APIRequestContext, BrowserContext, Locator, Page, expect
 
 
 def badge_count(page: Page) -> Locator:
@@ -68,3 +71,66 @@ def api_quantities(request: APIRequestContext) -> dict[str, int]:
     for item in response.json()["items"]:
         quantities[item["productId"]] = quantities.get(item["productId"], 0) + item["qty"]
     return quantities
+
+
+# Accounts: registering, logging in and out as a shopper does it, through the forms.
+
+ACCOUNT_READY = "Your account is ready: log in with your email and password."
+WRONG_CREDENTIALS = "That email and password do not match an account. Check them and try again."
+LOGGED_OUT = "You have been logged out. Your cart is kept in your account."
+
+
+def new_email(label: str = "shopper") -> str:
+    """An address no other test uses: the server's database is shared by the whole run."""
+    return f"{label}-{uuid.uuid4().hex[:12]}@example.com"
+
+
+def new_password() -> str:
+    """Long and random, so never on the common-password list."""
+    return f"correct horse {uuid.uuid4().hex[:10]} staple"
+
+
+def user_nav(page: Page) -> Locator:
+    return page.locator("#accounts-user-nav")
+
+
+def flashes(page: Page) -> Locator:
+    return page.locator("#flash .flash")
+
+
+def login_form(page: Page) -> Locator:
+    return page.locator("#accounts-login form")
+
+
+def session_cookie(context: BrowserContext) -> str:
+    """The value of the one cookie the browser holds, which must be the session cookie."""
+    cookies = context.cookies()
+    assert [cookie["name"] for cookie in cookies] == ["session"], f"expected only the session cookie: {cookies}"
+    return cookies[0]["value"]
+
+
+def register(page: Page, email: str, password: str, name: str = "") -> None:
+    """Create an account with the /register form; it does not log in, it sends the shopper to /login."""
+    page.goto("/register")
+    form = page.locator("#accounts-register form")
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Your name").fill(name)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/login$"))
+    expect(flashes(page)).to_have_text([ACCOUNT_READY])
+    expect(login_form(page).get_by_label("Email")).to_have_value(email)
+    expect(user_nav(page).get_by_role("link", name="Log in")).to_be_visible()
+
+
+def submit_login(page: Page, email: str, password: str) -> None:
+    """Fill and send the login form of the page the shopper is on (/login)."""
+    form = login_form(page)
+    form.get_by_label("Email").fill(email)
+    form.get_by_label("Password").fill(password)
+    form.get_by_role("button", name="Log in").click()
+
+
+def log_out(page: Page) -> None:
+    user_nav(page).get_by_role("button", name="Log out").click()
+    expect(user_nav(page).get_by_role("link", name="Log in")).to_be_visible()

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, delete, exists, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql.elements import ColumnClause
 
 from web.db import least
 from web.models import cart_lines, carts, products, variants
@@ -17,7 +18,7 @@ from web.problems import Conflict, InvalidInput, NotFound
 
 # The row an upsert could not insert. Written out because SQLAlchemy would render a subquery on
 # `insert.excluded` with its own FROM (a cross join on PostgreSQL) instead of correlating it.
-EXCLUDED_VARIANT = literal_column("excluded.variant_id")
+EXCLUDED_VARIANT: ColumnClause[int] = literal_column("excluded.variant_id")
 
 
 class CartMissing(NotFound):
