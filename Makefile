@@ -8,7 +8,8 @@ WORKERS ?= 1
 export HOST PORT
 export UV_COMPILE_BYTECODE := 1
 
-.PHONY: run install install-test migrate demo serve test lint typecheck test-integration test-e2e bench-quick clean
+.PHONY: run install install-test migrate demo serve test test-scaleout lint typecheck test-integration test-e2e \
+	bench-quick housekeeping clean
 
 run: demo serve
 
@@ -51,6 +52,16 @@ test-e2e: install-test
 	$(BIN)/python -m pytest -q e2e
 
 test: install-test lint typecheck test-integration test-e2e
+
+# The integration suite again on PostgreSQL and Redis, plus the multi-worker journey. It creates and
+# drops its own database; Redis database 15 is flushed before each test.
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+test-scaleout: $(VENV)/.installed-test
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q tests
+
+housekeeping: install
+	$(BIN)/python -m web housekeeping
 
 bench-quick: install
 	$(BIN)/python bench/bench.py --quick

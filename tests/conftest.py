@@ -193,10 +193,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     """Tests that only make sense on one engine say so by marker; they are reported as skipped with why."""
     engine = "postgres" if TEST_DATABASE_URL else "sqlite"
     store = "redis" if TEST_REDIS_URL else "sql"
+    scaleout = f"{engine}+{store}"
     rules = [
         ("sqlite_only", engine, "sqlite"),
         ("postgres_only", engine, "postgres"),
         ("sql_sessions_only", store, "sql"),
+        ("scaleout", scaleout, "postgres+redis"),
     ]
     for item in items:
         for marker, running, needs in rules:

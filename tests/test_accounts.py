@@ -278,3 +278,10 @@ def test_throttle_counters_end_with_their_window(app: Litestar) -> None:
         store.throttle_hit(conn, ["login:test"], 60)
         store.throttle_clear(conn, "login:test")
         assert store.throttle_wait(conn, {"login:test": 1}) == 0
+
+
+def test_login_page_sends_a_logged_in_shopper_on(app: Litestar, shopper: Shopper) -> None:
+    register(app, "on@example.com")
+    login(shopper, "on@example.com")
+    response = shopper.client.get("/login?next=/cart", follow_redirects=False)
+    assert response.status_code == 303 and response.headers["location"] == "/cart"

@@ -1,26 +1,32 @@
-"""Command line: python -m web {migrate,load-demo,serve,purge-sessions}."""
+"""Command line: python -m web {migrate,load-demo,serve,purge-sessions,housekeeping}."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+import time
+from collections.abc import Callable
+from typing import TypeVar
 
+from sqlalchemy import Connection
+
+from web import demo
+from web.cart.service import purge_carts
+from web.db import Database, DatabaseUnavailable, alembic_config, check_migrated
+from web.sessions import session_store
 from web.settings import Settings, SettingsError
+
+T = TypeVar("T")
 
 
 def migrate(settings: Settings) -> None:
     from alembic import command
-
-    from web.db import alembic_config
 
     command.upgrade(alembic_config(settings.database_url), "head")
     print("database migrated to head")
 
 
 def load_demo(settings: Settings) -> None:
-    from web import demo
-    from web.db import Database, check_migrated
-
     db = Database(settings)
     check_migrated(db)
     with db.engine.begin() as conn:
@@ -28,14 +34,29 @@ def load_demo(settings: Settings) -> None:
     print(f"demo catalogue: {added} products added ({len(demo.PRODUCTS)} in the catalogue)")
 
 
-def purge_sessions(settings: Settings) -> None:
-    from web.db import Database
-    from web.sessions import session_store
+def write_unit(db: Database, work: Callable[[Connection], T]) -> T:
+    """Run `work` in one write transaction, serialised with the shop's own writers."""
 
-    db = Database(settings)
-    with db.engine.begin() as conn:
-        purged = session_store(settings).purge_expired(conn)
-    print(f"expired sessions purged: {purged}")
+    def unit(conn: Connection) -> T:
+        with db.write(conn):
+            return work(conn)
+
+    return db.run_sync(unit)
+
+
+def purge_sessions(settings: Settings) -> None:
+    store = session_store(settings)
+    print(f"expired sessions purged: {write_unit(Database(settings), store.purge_expired)}")
+
+
+def housekeeping(settings: Settings) -> None:
+    """Expired sessions and counters, stale guest carts and old empty carts; safe while the shop serves."""
+    db, store = Database(settings), session_store(settings)
+    sessions = write_unit(db, store.purge_expired)
+    guests, empty = write_unit(db, lambda conn: purge_carts(conn, int(time.time()), settings.guest_cart_days))
+    print(f"expired sessions purged: {sessions}")
+    print(f"guest carts untouched for {settings.guest_cart_days} days purged: {guests}")
+    print(f"empty carts older than a day purged: {empty}")
 
 
 def serve(settings: Settings, workers: int) -> None:
@@ -48,7 +69,8 @@ def serve(settings: Settings, workers: int) -> None:
         port=settings.port,
         workers=workers,
         log_level="info",
-        proxy_headers=False,
+        access_log=False,  # web/ops.py writes one JSON line per request instead
+        proxy_headers=False,  # TRUSTED_PROXIES decides, in web/ops.py
     )
 
 
@@ -58,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply Alembic migrations up to head")
     commands.add_parser("load-demo", help="load the demo catalogue (idempotent)")
     commands.add_parser("purge-sessions", help="delete expired sessions")
+    commands.add_parser("housekeeping", help="purge expired sessions, stale guest carts and old empty carts")
     serve_parser = commands.add_parser("serve", help="serve the shop on HOST:PORT")
     serve_parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -69,18 +92,16 @@ def main(argv: list[str] | None = None) -> int:
             load_demo(settings)
         elif args.command == "purge-sessions":
             purge_sessions(settings)
+        elif args.command == "housekeeping":
+            housekeeping(settings)
         else:
             serve(settings, args.workers)
     except SettingsError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2
-    except Exception as error:  # the database layer's own messages say what to run
-        from web.db import DatabaseUnavailable
-
-        if isinstance(error, DatabaseUnavailable):
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        raise
+    except DatabaseUnavailable as error:  # its message says what to run
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -15,6 +15,9 @@ from web.cart.routes import router as cart_router
 from web.catalog.routes import router as catalog_router
 from web.db import Database, check_migrated
 from web.errors import EXCEPTION_HANDLERS
+from web.metrics import Metrics
+from web.ops import observe
+from web.ops import router as ops_router
 from web.pages import Renderer
 from web.sessions import Session, session_store
 from web.settings import Settings
@@ -52,7 +55,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     db = Database(settings)
     if check_database:
         check_migrated(db)
-    shop = Shop(settings, db, session_store(settings))
+    shop = Shop(settings, db, session_store(settings), Metrics())
 
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
@@ -72,6 +75,7 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
             catalog_router,
             cart_router,
             accounts_router,
+            ops_router,
             api.router(development=not settings.production),
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
         ],
@@ -84,5 +88,18 @@ def create_app(settings: Settings | None = None, *, check_database: bool = True)
     )
     app.state.shop = shop
     app.state.renderer = Renderer(settings, app)
-    logging.getLogger("storefront").setLevel(logging.INFO)
+    app.state.metrics = shop.metrics
+    observe(app, settings, shop.metrics)
+    configure_logging()
     return app
+
+
+def configure_logging() -> None:
+    """Application and access logs to standard error, one line each; access lines are JSON."""
+    logger = logging.getLogger("storefront")
+    logger.setLevel(logging.INFO)
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        logger.addHandler(handler)
+        logger.propagate = False

@@ -14,6 +14,7 @@ from litestar import Request, Response
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED, HTTP_413_REQUEST_ENTITY_TOO_LARGE
+from redis.exceptions import RedisError
 
 from web.db import DatabaseUnavailable
 from web.pages import html, is_htmx, renderer
@@ -89,7 +90,7 @@ def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Respo
     return respond(request, status, message, CODES.get(status, "ERROR"), headers=headers)
 
 
-def unavailable_handler(request: Request[Any, Any, Any], error: DatabaseUnavailable) -> Response[Any]:
+def unavailable_handler(request: Request[Any, Any, Any], error: DatabaseUnavailable | RedisError) -> Response[Any]:
     log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
     return respond(
         request,
@@ -109,5 +110,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     Problem: problem_handler,
     HTTPException: http_handler,
     DatabaseUnavailable: unavailable_handler,
+    RedisError: unavailable_handler,
     Exception: server_error_handler,
 }

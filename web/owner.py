@@ -57,7 +57,15 @@ def add_to_cart(v: Visit, variant_id: int, quantity: int, product_slug: str | No
     """Add to the owner's cart; a cart that went missing under a live session is found or made again."""
     limit = v.settings.max_line_quantity
     try:
-        return cart.add(v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug)
+        result = cart.add(
+            v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug
+        )
     except cart.CartMissing:
         v.session.pop("cart_id")
-        return cart.add(v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug)
+        result = cart.add(
+            v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug
+        )
+    v.metrics.cart_adds.inc()
+    if result.added < result.requested:
+        v.metrics.cart_clamps.inc()
+    return result

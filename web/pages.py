@@ -66,6 +66,7 @@ def load_cart(v: Visit, owner: Owner | None = None) -> cart.CartView:
     owner = owner or resolve_owner(v)
     view, stale = cart.read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
     if stale and owner.cart_id is not None:
+        v.metrics.cart_clamps.inc()
         with v.writing():
             cart.clamp_cart(v.conn, owner.cart_id, v.settings.max_line_quantity, v.now)
     return view

@@ -48,6 +48,7 @@ class Session:
     is_new: bool = False
     previous_id: str | None = None
     issued: bool = False
+    rotated: bool = False
     changes: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -99,6 +100,7 @@ class Session:
         """Issue a new ID for this session's data; the old entry is deleted when the session is saved."""
         if self.previous_id is None and not self.is_new:
             self.previous_id = self.id
+            self.rotated = True
         self.id = new_session_id()
 
 
@@ -190,6 +192,10 @@ class SessionStore(ABC):
         self._delete(conn, session_key(session.id))
 
     @abstractmethod
+    def ping(self) -> None:
+        """Raise if the store cannot be reached (readiness probe)."""
+
+    @abstractmethod
     def purge_expired(self, conn: Connection) -> int: ...
 
     @abstractmethod
@@ -212,6 +218,9 @@ class SessionStore(ABC):
 @dataclass
 class SqlSessionStore(SessionStore):
     """Sessions and counters in the application's own database, one row each."""
+
+    def ping(self) -> None:
+        """The SQL store is the database itself, which the readiness probe checks on its own."""
 
     def _read(self, conn: Connection, key: str) -> Stored | None:
         row = conn.execute(
@@ -324,6 +333,9 @@ class RedisSessionStore(SessionStore):
 
     def _delete(self, conn: Connection, key: str) -> None:
         self.redis.delete(self._session(key))
+
+    def ping(self) -> None:
+        self.redis.ping()
 
     def purge_expired(self, conn: Connection) -> int:
         return 0  # Redis expires sessions and counters itself

@@ -39,6 +39,13 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
     raise SettingsError(f"{name} must be true or false, got {raw!r}")
 
 
+def _list(env: Mapping[str, str], name: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    raw = env.get(name)
+    if raw is None:
+        return default
+    return tuple(item.strip() for item in raw.split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     app_env: str = "development"
@@ -62,6 +69,9 @@ class Settings:
     login_max_failures_per_account: int = 5
     login_max_failures_per_address: int = 20
     login_failure_window_seconds: int = 15 * 60
+    guest_cart_days: int = 30
+    trusted_proxies: tuple[str, ...] = ()
+    metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "static")
 
@@ -110,6 +120,9 @@ class Settings:
             login_max_failures_per_account=_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, minimum=1),
             login_max_failures_per_address=_int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1),
             login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1),
+            guest_cart_days=_int(env, "GUEST_CART_DAYS", 30, minimum=1),
+            trusted_proxies=_list(env, "TRUSTED_PROXIES", ()),
+            metrics_allow=_list(env, "METRICS_ALLOW", ("127.0.0.1", "::1")),
         )
         settings.check()
         return settings

@@ -17,6 +17,7 @@ from litestar import Request
 from sqlalchemy import Connection
 
 from web.db import Database
+from web.metrics import Metrics
 from web.problems import Forbidden
 from web.sessions import Session, SessionStore, session_key
 from web.settings import Settings
@@ -36,6 +37,7 @@ class Visit:
     settings: Settings
     db: Database
     now: int
+    metrics: Metrics
     in_write: bool = False
 
     @contextmanager
@@ -59,17 +61,16 @@ class Shop:
     settings: Settings
     db: Database
     sessions: SessionStore
+    metrics: Metrics
 
 
 def check_origin(request: Request) -> None:
     """Refuse unsafe requests that a browser says come from another site."""
     origin = request.headers.get("origin")
-    if origin is not None:
-        expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        if origin != expected:
-            raise CsrfRejected("This form was sent from another site, so it was refused.")
+    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
     fetch_site = request.headers.get("sec-fetch-site")
-    if fetch_site is not None and fetch_site not in SAFE_FETCH_SITES:
+    if (origin is not None and origin != expected) or (fetch_site is not None and fetch_site not in SAFE_FETCH_SITES):
+        request.app.state.shop.metrics.csrf_rejections.inc()
         raise CsrfRejected("This form was sent from another site, so it was refused.")
 
 
@@ -93,6 +94,7 @@ async def visit(
     def checked(conn: Connection) -> Session:
         session = shop.sessions.load(conn, session_id)
         if csrf is not False and not session.csrf_matches(csrf if isinstance(csrf, str) else None):
+            shop.metrics.csrf_rejections.inc()
             raise CsrfRejected("Your session has expired or this form is out of date. Reload the page and try again.")
         return session
 
@@ -105,11 +107,11 @@ async def visit(
                 if session_id:
                     shop.db.serialise(conn, session_key(session_id))
                 session = checked(conn)
-                result = work(Visit(conn, session, shop.settings, shop.db, now, in_write=True))
+                result = work(Visit(conn, session, shop.settings, shop.db, now, shop.metrics, in_write=True))
                 shop.sessions.save(conn, session)
             return result, session
         session = checked(conn)
-        result = work(Visit(conn, session, shop.settings, shop.db, now))
+        result = work(Visit(conn, session, shop.settings, shop.db, now, shop.metrics))
         if session.changed and not session.is_new:
             with shop.db.write(conn):
                 shop.db.serialise(conn, session_key(session.id))

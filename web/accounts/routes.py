@@ -64,6 +64,7 @@ def merge_guest_cart(v: Visit, user_id: int) -> cart.MergeReport:
             report = cart.MergeReport(failed=True)
             v.session.set("unmerged_cart_id", guest_cart_id)
     v.session.set("cart_id", target)
+    v.metrics.merges.labels("failed" if report.failed else "merged" if report.lines else "empty").inc()
     return report
 
 
@@ -91,6 +92,7 @@ async def attempt_login(
 
     wait, account = await visit(request, look_up, csrf=csrf)
     if wait:
+        shop.metrics.login_throttled.inc()
         raise accounts.TooManyAttempts(THROTTLED, wait)
     ph = password_hasher(settings)
 
@@ -145,10 +147,15 @@ async def show_form(
 async def login_page(request: Request) -> Response[str]:
     next_path = safe_next(request.query_params.get("next"), "/")
 
-    def work(v: Visit) -> dict[str, Any]:
+    def work(v: Visit) -> dict[str, Any] | None:
+        if v.session.get("user_id") is not None:
+            return None  # already logged in: go where the login would have led
         return {**layout(v), "values": {"email": v.session.pop("prefill_email", ""), "next": next_path}, "errors": {}}
 
-    return page(request, "accounts/login.html", await visit(request, work))
+    context = await visit(request, work)
+    if context is None:
+        return redirect_back(request, next_path)
+    return page(request, "accounts/login.html", context)
 
 
 @post("/login", name="accounts.login_submit")

@@ -295,8 +295,10 @@ class MergeReport:
             )
         if not self.lines:
             return None
-        items = "1 item" if self.added == 1 else f"{self.added} items"
-        return " ".join([f"{items} from your guest cart were added to your cart.", *self.notes])
+        added = (
+            "1 item from your guest cart was" if self.added == 1 else f"{self.added} items from your guest cart were"
+        )
+        return " ".join([f"{added} added to your cart.", *self.notes])
 
 
 def merge(conn: Connection, guest_cart_id: int, user_cart_id: int, max_quantity: int, now: int) -> MergeReport:
@@ -363,3 +365,24 @@ def merge(conn: Connection, guest_cart_id: int, user_cart_id: int, max_quantity:
     )
     conn.execute(delete(carts).where(carts.c.id == guest_cart_id, carts.c.user_id.is_(None)))
     return report
+
+
+DAY = 24 * 3600
+
+
+def purge_carts(conn: Connection, now: int, guest_days: int) -> tuple[int, int]:
+    """Delete guest carts untouched for `guest_days` and empty carts older than a day.
+
+    Returns (guest carts, empty carts). Each is one statement, safe while the shop serves: a cart
+    being written to has a fresh line, and an owner whose cart went is given a new one on the next add.
+    """
+    cutoff = now - guest_days * DAY
+    recent_line = exists(
+        select(cart_lines.c.id).where(cart_lines.c.cart_id == carts.c.id, cart_lines.c.updated_at >= cutoff)
+    )
+    guests = conn.execute(
+        delete(carts).where(carts.c.user_id.is_(None), carts.c.created_at < cutoff, ~recent_line)
+    ).rowcount
+    any_line = exists(select(cart_lines.c.id).where(cart_lines.c.cart_id == carts.c.id))
+    empty = conn.execute(delete(carts).where(carts.c.created_at < now - DAY, ~any_line)).rowcount
+    return int(guests or 0), int(empty or 0)

@@ -1,0 +1,44 @@
+"""Prometheus metrics: one registry per app, or the multiprocess directory when several workers serve."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Histogram(
+            "storefront_request_duration_seconds",
+            "Time to answer a request, by route name, method and status",
+            ["route", "method", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.sessions_created = self._counter("sessions_created", "Sessions issued to new visitors")
+        self.session_rotations = self._counter("session_rotations", "Session IDs rotated (login, logout, password)")
+        self.cart_adds = self._counter("cart_adds", "Successful add-to-cart requests")
+        self.cart_clamps = self._counter("cart_clamps", "Quantities reduced to stock or the per-line maximum")
+        self.merges = Counter(
+            "storefront_cart_merges",
+            "Guest carts handled at login, by outcome (merged, empty, failed)",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.csrf_rejections = self._counter("csrf_rejections", "Unsafe requests refused by the CSRF checks")
+        self.login_throttled = self._counter("login_throttled", "Login attempts refused by the throttle")
+
+    def _counter(self, name: str, documentation: str) -> Counter:
+        return Counter(f"storefront_{name}", documentation, registry=self.registry)
+
+    def exposition(self) -> bytes:
+        """The text format; with PROMETHEUS_MULTIPROC_DIR set, the sum over every worker process."""
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            multiprocess.MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry)
+        return generate_latest(self.registry)
