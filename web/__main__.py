@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import sys
 import time
 from collections.abc import Callable
@@ -14,7 +16,7 @@ from web import demo
 from web.cart.service import purge_carts
 from web.db import Database, DatabaseUnavailable, alembic_config, check_migrated
 from web.sessions import session_store
-from web.settings import Settings, SettingsError
+from web.settings import ROOT, Settings, SettingsError
 
 T = TypeVar("T")
 
@@ -60,8 +62,16 @@ def housekeeping(settings: Settings) -> None:
 
 
 def serve(settings: Settings, workers: int) -> None:
+    """Serve with uvicorn after checking the database, so a missing migration is one clear line."""
     import uvicorn
 
+    check_migrated(Database(settings))
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Each worker writes its metrics here and /metrics sums them (prometheus_client's multiprocess mode).
+        metrics_dir = ROOT / "var" / f"prometheus-{settings.port}"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     uvicorn.run(
         "web.app:create_app",
         factory=True,
