@@ -11,7 +11,6 @@ from litestar.params import PathParameter
 from web.problems import InvalidInput
 
 DIGITS = re.compile(r"[0-9]{1,9}")
-MAX_TEXT = 200
 MAX_ID = 2**31 - 1
 
 # An id in the URL; one beyond the database's integer range is refused (400) before any query sees it.

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from litestar import Litestar, Request, Response
@@ -54,8 +55,6 @@ def current_path(request: Request) -> str:
     """Where an htmx request's page is (HX-Current-URL), else this request's own path."""
     current = request.headers.get("hx-current-url")
     if current:
-        from urllib.parse import urlsplit
-
         parts = urlsplit(current)
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")

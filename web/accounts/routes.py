@@ -139,8 +139,7 @@ async def show_form(
     request: Request, template: str, values: dict[str, Any], errors: dict[str, str], status: int = 200
 ) -> Response[str]:
     context = await visit(request, layout)
-    response = page(request, template, {**context, "values": values, "errors": errors}, status)
-    return response
+    return page(request, template, {**context, "values": values, "errors": errors}, status)
 
 
 @get("/login", name="accounts.login")

@@ -13,15 +13,11 @@ from web import forms
 from web.cart import service as cart
 from web.catalog import service as catalog
 from web.owner import add_to_cart, resolve_owner
-from web.pages import current_path, fragments, is_htmx, layout, load_cart, page, redirect_back
+from web.pages import current_path, fragments, is_htmx, layout, load_cart, page, redirect_back, sent_csrf_token
 from web.visit import Visit, visit
 
 CART_PATH = "/cart"
 PRODUCT_PATH = "/products/"
-
-
-def csrf_token(request: Request, form: forms.MultiDict) -> str | None:
-    return request.headers.get("x-csrf-token") or forms.one(form, "csrf_token", required=False)
 
 
 def product_page_parts(request: Request, context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -71,7 +67,7 @@ async def change_cart(
             v.session.flash(message, level)
         return {**layout(v, view, flashes=False), "message": message, "level": level}
 
-    context = await visit(request, work, write=True, csrf=csrf_token(request, form))
+    context = await visit(request, work, write=True, csrf=sent_csrf_token(request, form))
     if target is None:
         target = "cart/partials/drawer.html" if request.headers.get("hx-target") == "cart-drawer" else None
         if target is None and current_path(request).split("?")[0] == CART_PATH:
@@ -123,7 +119,7 @@ async def add_item(request: Request) -> Response[str]:
             "drawer_open": True,
         }
 
-    context = await visit(request, work, write=True, csrf=csrf_token(request, form))
+    context = await visit(request, work, write=True, csrf=sent_csrf_token(request, form))
     return cart_response(request, context, "catalog/partials/add_status.html", next_path)
 
 
