@@ -442,3 +442,11 @@ def test_no_page_has_inline_script(stocked: Shopper) -> None:
         assert "javascript:" not in response.text, name
     index = stocked.client.get("/").text
     assert re.findall(r'<script src="([^"]+)"', index) == ["/static/vendor/htmx-2.0.11.min.js", "/static/js/shop.js"]
+
+
+def test_removing_a_product_that_is_not_in_the_cart_says_so(shopper: Shopper) -> None:
+    shopper.add("test-1", 1)
+    response = shopper.post("/cart/products/test-2/remove", htmx=True)
+    assert response.status_code == 200
+    assert "Test product 2 was not in your cart." in response.text
+    assert shopper.quantities() != {}

@@ -185,6 +185,11 @@ def add(
     if row is None or not row.active:
         raise NotFound("That product is not available.")
     if product_slug is not None and row.slug != product_slug.lower():
+        known = conn.execute(
+            select(products.c.id).where(products.c.slug == product_slug.lower(), products.c.active)
+        ).first()
+        if known is None:
+            raise NotFound("That product is not available.")
         raise InvalidInput("That option does not belong to this product.", field="variant_id")
     if not row.cart_exists:
         raise CartMissing("Your cart has expired.")
@@ -266,9 +271,14 @@ def remove_line(conn: Connection, cart_id: int | None, line_id: int) -> Change:
 
 def remove_product(conn: Connection, cart_id: int | None, product_id: int, product_name: str) -> Change:
     """Remove every variant of one product from the cart."""
+    removed = 0
     if cart_id is not None:
         of_product = select(variants.c.id).where(variants.c.product_id == product_id)
-        conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id, cart_lines.c.variant_id.in_(of_product)))
+        removed = conn.execute(
+            delete(cart_lines).where(cart_lines.c.cart_id == cart_id, cart_lines.c.variant_id.in_(of_product))
+        ).rowcount
+    if not removed:
+        return Change(product_name, 0, f"{product_name} was not in your cart.")
     return Change(product_name, 0, f"Removed {product_name} from your cart.")
 
 
