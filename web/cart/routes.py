@@ -18,6 +18,7 @@ from web.visit import Visit, visit
 
 CART_PATH = "/cart"
 PRODUCT_PATH = "/products/"
+ADD_STATUS = "catalog/partials/add_status.html"
 
 
 def product_page_parts(request: Request, context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -45,7 +46,9 @@ def cart_response(
     if on_cart_page and target != "cart/partials/contents.html":
         parts.append(("cart/partials/contents.html", oob))
     parts.extend(product_page_parts(request, oob))
-    parts.append(("partials/toast.html", {**oob, "message": context["message"], "level": context["level"]}))
+    # The add status already says what an add did; the toast is then emptied so nothing is read out twice.
+    message = None if target == ADD_STATUS else context["message"]
+    parts.append(("partials/toast.html", {**oob, "message": message, "level": context["level"]}))
     return fragments(request, *parts)
 
 
@@ -120,7 +123,7 @@ async def add_item(request: Request) -> Response[str]:
         }
 
     context = await visit(request, work, write=True, csrf=sent_csrf_token(request, form))
-    return cart_response(request, context, "catalog/partials/add_status.html", next_path)
+    return cart_response(request, context, ADD_STATUS, next_path)
 
 
 @post("/cart/lines/{line_id:int}/quantity", name="cart.set_quantity")
