@@ -84,6 +84,7 @@ class Database:
         inline = settings.run_units_inline
         self.inline = self.is_sqlite if inline is None else inline
         self._write_lock = threading.Lock()
+        self._local = threading.local()
         self.statements = 0
 
         @event.listens_for(self.engine, "before_cursor_execute")
@@ -98,6 +99,8 @@ class Database:
 
     def run_sync(self, work: Callable[[Connection], T]) -> T:
         try:
+            if self.is_sqlite:
+                return self._run_on_thread_connection(work)
             with self.engine.connect() as conn:
                 result = work(conn)
                 if conn.in_transaction():
@@ -105,6 +108,21 @@ class Database:
                 return result
         except exc.OperationalError as error:
             raise DatabaseUnavailable(str(error.orig)) from error
+
+    def _run_on_thread_connection(self, work: Callable[[Connection], T]) -> T:
+        """SQLite: each thread keeps one open connection (inline units all run on the event loop's
+        thread), so a unit pays no pool checkout and reset; a unit that fails is rolled back."""
+        conn: Connection | None = getattr(self._local, "conn", None)
+        if conn is None or conn.closed or conn.invalidated:
+            conn = self._local.conn = self.engine.connect()
+        try:
+            result = work(conn)
+            if conn.in_transaction():
+                conn.commit()
+            return result
+        except BaseException:
+            conn.rollback()
+            raise
 
     @contextmanager
     def write(self, conn: Connection) -> Iterator[None]:
@@ -134,6 +152,9 @@ class Database:
             conn.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
 
     def dispose(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
         self.engine.dispose()
 
 

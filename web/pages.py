@@ -7,6 +7,7 @@ drawer and the cart page can never disagree about the cart.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -35,7 +36,8 @@ class Renderer:
         )
         symbol = CURRENCY_SYMBOLS.get(settings.currency, settings.currency + " ")
         self.env.filters["money"] = lambda cents: f"{symbol}{cents // 100:,}.{cents % 100:02d}"
-        self.env.globals["url"] = app.route_reverse
+        # A route lookup costs microseconds and a page makes dozens; line ids keep the set of URLs growing.
+        self.env.globals["url"] = lru_cache(maxsize=4096)(app.route_reverse)
         self.env.globals["static"] = lambda path: f"/static/{path}"
         self.env.globals["max_line_quantity"] = settings.max_line_quantity
 

@@ -18,7 +18,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
 from web.models import sessions, throttles
 from web.settings import Settings, SettingsError
@@ -215,6 +215,20 @@ class SessionStore(ABC):
     def throttle_clear(self, conn: Connection, key: str) -> None: ...
 
 
+# Built once: every request runs the first, many run the others.
+SESSION_READ = select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(
+    sessions.c.key == bindparam("session_key")
+)
+SESSION_UPDATE = (
+    update(sessions)
+    .where(sessions.c.key == bindparam("session_key"))
+    .values(data=bindparam("new_data"), expires_at=bindparam("new_expiry"), user_id=bindparam("new_user"))
+)
+SESSION_TOUCH = (
+    update(sessions).where(sessions.c.key == bindparam("session_key")).values(expires_at=bindparam("new_expiry"))
+)
+
+
 @dataclass
 class SqlSessionStore(SessionStore):
     """Sessions and counters in the application's own database, one row each."""
@@ -223,9 +237,7 @@ class SqlSessionStore(SessionStore):
         """The SQL store is the database itself, which the readiness probe checks on its own."""
 
     def _read(self, conn: Connection, key: str) -> Stored | None:
-        row = conn.execute(
-            select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(sessions.c.key == key)
-        ).first()
+        row = conn.execute(SESSION_READ, {"session_key": key}).first()
         return Stored(json.loads(row.data), row.created_at, row.expires_at) if row else None
 
     def _write(self, conn: Connection, key: str, record: Stored, user_id: int | None, *, new: bool) -> None:
@@ -238,13 +250,12 @@ class SqlSessionStore(SessionStore):
             )
         else:
             conn.execute(
-                update(sessions)
-                .where(sessions.c.key == key)
-                .values(data=data, expires_at=record.expires_at, user_id=user_id)
+                SESSION_UPDATE,
+                {"session_key": key, "new_data": data, "new_expiry": record.expires_at, "new_user": user_id},
             )
 
     def _touch(self, conn: Connection, key: str, expires_at: int) -> None:
-        conn.execute(update(sessions).where(sessions.c.key == key).values(expires_at=expires_at))
+        conn.execute(SESSION_TOUCH, {"session_key": key, "new_expiry": expires_at})
 
     def _delete(self, conn: Connection, key: str) -> None:
         conn.execute(delete(sessions).where(sessions.c.key == key))

@@ -7,8 +7,10 @@ and filters every statement by that cart id, so a line id from another cart is s
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Connection, delete, exists, literal, literal_column, select, update
+from sqlalchemy import Connection, Integer, bindparam, delete, exists, literal, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnClause
 
@@ -19,6 +21,7 @@ from web.problems import Conflict, InvalidInput, NotFound
 # The row an upsert could not insert. Written out because SQLAlchemy would render a subquery on
 # `insert.excluded` with its own FROM (a cross join on PostgreSQL) instead of correlating it.
 EXCLUDED_VARIANT: ColumnClause[int] = literal_column("excluded.variant_id")
+EXCLUDED_QUANTITY: ColumnClause[int] = literal_column("excluded.quantity", Integer)
 
 
 class CartMissing(NotFound):
@@ -103,6 +106,59 @@ _LINE_COLUMNS = (
 )
 
 
+# The hot paths' statements are built once, with bound parameters: building a SQLAlchemy statement
+# costs more than SQLite takes to run it (bench/README.md has the measurements).
+CART_LINES = (
+    select(*_LINE_COLUMNS)
+    .select_from(cart_lines.join(variants).join(products))
+    .where(cart_lines.c.cart_id == bindparam("cart_id"))
+    .order_by(cart_lines.c.id)
+)
+ADD_CHECK = (
+    select(
+        variants.c.stock,
+        variants.c.label,
+        products.c.name,
+        products.c.slug,
+        products.c.active,
+        select(cart_lines.c.quantity)
+        .where(cart_lines.c.cart_id == bindparam("cart_id"), cart_lines.c.variant_id == variants.c.id)
+        .scalar_subquery()
+        .label("in_cart"),
+        exists(select(carts.c.id).where(carts.c.id == bindparam("cart_id"))).label("cart_exists"),
+    )
+    .join(products)
+    .where(variants.c.id == bindparam("variant_id"))
+)
+
+
+@cache
+def add_upsert(dialect: str) -> Any:
+    """INSERT ... ON CONFLICT DO UPDATE that sums with the stored line and clamps to stock and limit."""
+    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(cart_lines)
+    limit = bindparam("max_quantity", type_=Integer)
+    stock = select(variants.c.stock).where(variants.c.id == EXCLUDED_VARIANT).scalar_subquery()
+    return (
+        insert.from_select(
+            ["cart_id", "variant_id", "quantity", "updated_at"],
+            select(
+                bindparam("cart_id", type_=Integer),
+                variants.c.id,
+                least(bindparam("quantity", type_=Integer), variants.c.stock, limit),
+                bindparam("now", type_=Integer),
+            ).where(variants.c.id == bindparam("variant_id"), variants.c.stock > 0),
+        )
+        .on_conflict_do_update(
+            index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
+            set_={
+                "quantity": least(cart_lines.c.quantity + EXCLUDED_QUANTITY, stock, limit),
+                "updated_at": bindparam("now"),
+            },
+        )
+        .returning(cart_lines.c.quantity)
+    )
+
+
 def _title(name: str, label: str) -> str:
     return f"{name} ({label})" if label else name
 
@@ -112,12 +168,7 @@ def read_cart(conn: Connection, cart_id: int | None, max_quantity: int) -> tuple
     view = CartView()
     if cart_id is None:
         return view, False
-    rows = conn.execute(
-        select(*_LINE_COLUMNS)
-        .select_from(cart_lines.join(variants).join(products))
-        .where(cart_lines.c.cart_id == cart_id)
-        .order_by(cart_lines.c.id)
-    ).all()
+    rows = conn.execute(CART_LINES, {"cart_id": cart_id}).all()
     stale = False
     for row in rows:
         title = _title(row.name, row.label)
@@ -164,24 +215,7 @@ def add(
     product_slug: str | None = None,
 ) -> AddResult:
     """Add in one atomic upsert that sums and clamps in the statement, so concurrent adds never lose one."""
-    in_cart = (
-        select(cart_lines.c.quantity)
-        .where(cart_lines.c.cart_id == cart_id, cart_lines.c.variant_id == variants.c.id)
-        .scalar_subquery()
-    )
-    row = conn.execute(
-        select(
-            variants.c.stock,
-            variants.c.label,
-            products.c.name,
-            products.c.slug,
-            products.c.active,
-            in_cart.label("in_cart"),
-            exists(select(carts.c.id).where(carts.c.id == cart_id)).label("cart_exists"),
-        )
-        .join(products)
-        .where(variants.c.id == variant_id)
-    ).first()
+    row = conn.execute(ADD_CHECK, {"cart_id": cart_id, "variant_id": variant_id}).first()
     if row is None or not row.active:
         raise NotFound("That product is not available.")
     if product_slug is not None and row.slug != product_slug.lower():
@@ -201,25 +235,8 @@ def add(
     if row.in_cart is not None and row.in_cart >= limit:
         return AddResult(title, quantity, 0, limit, row.stock)
 
-    insert = _upsert(conn)(cart_lines)
-    stock = select(variants.c.stock).where(variants.c.id == EXCLUDED_VARIANT).scalar_subquery()
-    statement = insert.from_select(
-        ["cart_id", "variant_id", "quantity", "updated_at"],
-        select(
-            literal(cart_id),
-            variants.c.id,
-            least(quantity, variants.c.stock, max_quantity),
-            literal(now),
-        ).where(variants.c.id == variant_id, variants.c.stock > 0),
-    )
-    statement = statement.on_conflict_do_update(
-        index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
-        set_={
-            "quantity": least(cart_lines.c.quantity + insert.excluded.quantity, stock, max_quantity),
-            "updated_at": now,
-        },
-    ).returning(cart_lines.c.quantity)
-    after = conn.execute(statement).scalar_one_or_none()
+    params = {"cart_id": cart_id, "variant_id": variant_id, "quantity": quantity, "max_quantity": max_quantity}
+    after = conn.execute(add_upsert(conn.dialect.name), {**params, "now": now}).scalar_one_or_none()
     if after is None:
         raise Conflict(f"Sorry, {title} has just sold out.")
     return AddResult(title, quantity, max(after - before, 0), after, row.stock)
@@ -368,7 +385,7 @@ def merge(conn: Connection, guest_cart_id: int, user_cart_id: int, max_quantity:
         ).on_conflict_do_update(
             index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
             set_={
-                "quantity": least(cart_lines.c.quantity + insert.excluded.quantity, stock, max_quantity),
+                "quantity": least(cart_lines.c.quantity + EXCLUDED_QUANTITY, stock, max_quantity),
                 "updated_at": now,
             },
         )
