@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
 
 import pytest
 from litestar import Litestar
@@ -25,7 +26,7 @@ def metric(client: TestClient[Litestar], name: str) -> float:
 
 
 @pytest.fixture
-def ops_app(settings: Settings) -> Litestar:
+def ops_app(settings: Settings) -> Iterator[Litestar]:
     app = create_app(settings.with_overrides(metrics_allow=("testclient",)))
     yield app
     app.state.shop.db.dispose()

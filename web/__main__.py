@@ -7,7 +7,8 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -29,10 +30,10 @@ def migrate(settings: Settings) -> None:
 
 
 def load_demo(settings: Settings) -> None:
-    db = Database(settings)
-    check_migrated(db)
-    with db.engine.begin() as conn:
-        added = demo.load(conn)
+    with database(settings) as db:
+        check_migrated(db)
+        with db.engine.begin() as conn:
+            added = demo.load(conn)
     print(f"demo catalogue: {added} products added ({len(demo.PRODUCTS)} in the catalogue)")
 
 
@@ -46,16 +47,26 @@ def write_unit(db: Database, work: Callable[[Connection], T]) -> T:
     return db.run_sync(unit)
 
 
+@contextmanager
+def database(settings: Settings) -> Iterator[Database]:
+    db = Database(settings)
+    try:
+        yield db
+    finally:
+        db.dispose()
+
+
 def purge_sessions(settings: Settings) -> None:
-    store = session_store(settings)
-    print(f"expired sessions purged: {write_unit(Database(settings), store.purge_expired)}")
+    with database(settings) as db:
+        print(f"expired sessions purged: {write_unit(db, session_store(settings).purge_expired)}")
 
 
 def housekeeping(settings: Settings) -> None:
     """Expired sessions and counters, stale guest carts and old empty carts; safe while the shop serves."""
-    db, store = Database(settings), session_store(settings)
-    sessions = write_unit(db, store.purge_expired)
-    guests, empty = write_unit(db, lambda conn: purge_carts(conn, int(time.time()), settings.guest_cart_days))
+    store = session_store(settings)
+    with database(settings) as db:
+        sessions = write_unit(db, store.purge_expired)
+        guests, empty = write_unit(db, lambda conn: purge_carts(conn, int(time.time()), settings.guest_cart_days))
     print(f"expired sessions purged: {sessions}")
     print(f"guest carts untouched for {settings.guest_cart_days} days purged: {guests}")
     print(f"empty carts older than a day purged: {empty}")
@@ -65,7 +76,8 @@ def serve(settings: Settings, workers: int) -> None:
     """Serve with uvicorn after checking the database, so a missing migration is one clear line."""
     import uvicorn
 
-    check_migrated(Database(settings))
+    with database(settings) as db:
+        check_migrated(db)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Each worker writes its metrics here and /metrics sums them (prometheus_client's multiprocess mode).
         metrics_dir = ROOT / "var" / f"prometheus-{settings.port}"

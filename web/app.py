@@ -13,7 +13,7 @@ from web import api
 from web.accounts.routes import router as accounts_router
 from web.cart.routes import router as cart_router
 from web.catalog.routes import router as catalog_router
-from web.db import Database, check_migrated
+from web.db import Database, DatabaseUnavailable, check_migrated
 from web.errors import EXCEPTION_HANDLERS
 from web.metrics import Metrics
 from web.ops import observe
@@ -49,12 +49,15 @@ def session_cookie(settings: Settings, session: Session) -> str:
     return "; ".join(parts)
 
 
-def create_app(settings: Settings | None = None, *, check_database: bool = True) -> Litestar:
+def create_app(settings: Settings | None = None) -> Litestar:
     settings = settings or Settings.from_env()
     settings.check()
     db = Database(settings)
-    if check_database:
+    try:
         check_migrated(db)
+    except DatabaseUnavailable:
+        db.dispose()
+        raise
     shop = Shop(settings, db, session_store(settings), Metrics())
 
     async def before_send(message: Message, scope: Scope) -> None:
