@@ -166,13 +166,26 @@ def new_context(browser: Browser, base_url: str, *, javascript: bool) -> Browser
     return context
 
 
-@pytest.fixture
-def context(browser: Browser, server: str, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
-    """A fresh shopper with JavaScript on: new cookie jar, new cart."""
-    context = new_context(browser, server, javascript=True)
+def shopper_context(
+    browser: Browser, server: str, request: pytest.FixtureRequest, *, javascript: bool
+) -> Iterator[BrowserContext]:
+    """A fresh shopper's browser (own cookie jar, own cart), saved as artifacts if the test fails."""
+    context = new_context(browser, server, javascript=javascript)
     yield context
     save_artifacts(request, context)
     context.close()
+
+
+@pytest.fixture
+def context(browser: Browser, server: str, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    """A fresh shopper with JavaScript on: new cookie jar, new cart."""
+    yield from shopper_context(browser, server, request, javascript=True)
+
+
+@pytest.fixture
+def other_context(browser: Browser, server: str, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    """A second shopper's browser with JavaScript on, e.g. to register or to be the same user elsewhere."""
+    yield from shopper_context(browser, server, request, javascript=True)
 
 
 @pytest.fixture
@@ -183,10 +196,13 @@ def page(context: BrowserContext) -> Page:
 @pytest.fixture
 def nojs_context(browser: Browser, server: str, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
     """A fresh shopper whose browser runs no JavaScript: forms post and pages reload."""
-    context = new_context(browser, server, javascript=False)
-    yield context
-    save_artifacts(request, context)
-    context.close()
+    yield from shopper_context(browser, server, request, javascript=False)
+
+
+@pytest.fixture
+def other_nojs_context(browser: Browser, server: str, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
+    """A second shopper's browser without JavaScript."""
+    yield from shopper_context(browser, server, request, javascript=False)
 
 
 @pytest.fixture

@@ -134,3 +134,11 @@ def submit_login(page: Page, email: str, password: str) -> None:
 def log_out(page: Page) -> None:
     user_nav(page).get_by_role("button", name="Log out").click()
     expect(user_nav(page).get_by_role("link", name="Log in")).to_be_visible()
+
+
+def fill_add_form(page: Page, slug: str, quantity: int, option: str | None = None) -> None:
+    """Open a product page, choose the option (by its label) and the quantity, ready to add."""
+    page.goto(f"/products/{slug}")
+    if option:
+        page.get_by_role("radio", name=re.compile(rf"^{option}\b")).check()
+    page.locator("#catalog-add-form").get_by_label("Quantity").fill(str(quantity))

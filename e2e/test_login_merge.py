@@ -7,12 +7,9 @@ each start a new session (a new cookie value); the user's cart stays with the ac
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from e2e.conftest import new_context, save_artifacts
 from e2e.shop import (
     WRONG_CREDENTIALS,
     add_button,
@@ -21,6 +18,7 @@ from e2e.shop import (
     close_drawer_with_escape,
     drawer,
     expect_drawer_open,
+    fill_add_form,
     flashes,
     line,
     log_out,
@@ -39,20 +37,8 @@ TEST_1 = "Test product 1"
 TOTE = "Canvas tote (Black)"
 
 
-@pytest.fixture
-def other_context(browser: Browser, server: str, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
-    """A second shopper's browser (own cookie jar), for registering or for the same user elsewhere."""
-    other = new_context(browser, server, javascript=True)
-    yield other
-    save_artifacts(request, other)
-    other.close()
-
-
 def add_from_product_page(page: Page, slug: str, quantity: int, badge_after: int, option: str | None = None) -> None:
-    page.goto(f"/products/{slug}")
-    if option:
-        page.get_by_role("radio", name=re.compile(rf"^{option}\b")).check()
-    page.locator("#catalog-add-form").get_by_label("Quantity").fill(str(quantity))
+    fill_add_form(page, slug, quantity, option)
     add_button(page).click()
     expect(badge_count(page)).to_have_text(str(badge_after))
     close_drawer_with_escape(page)

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 
-import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, expect
+from playwright.sync_api import BrowserContext, Page, expect
 
-from e2e.conftest import new_context, save_artifacts
 from e2e.shop import (
     LOGGED_OUT,
     add_button,
     badge_count,
     cart_contents,
     drawer,
+    fill_add_form,
     flashes,
     log_out,
     new_email,
@@ -31,21 +29,9 @@ TEST_1 = "Test product 1"
 SHIRT = "Linen shirt (M)"
 
 
-@pytest.fixture
-def registrar_context(browser: Browser, server: str, request: pytest.FixtureRequest) -> Iterator[BrowserContext]:
-    """Another browser without JavaScript, where the account is created."""
-    other = new_context(browser, server, javascript=False)
-    yield other
-    save_artifacts(request, other)
-    other.close()
-
-
 def post_add(page: Page, slug: str, quantity: int, flash: str, option: str | None = None) -> None:
     """Add with the product form: it posts, and the server answers 303 back to the product page."""
-    page.goto(f"/products/{slug}")
-    if option:
-        page.get_by_role("radio", name=re.compile(rf"^{option}\b")).check()
-    page.locator("#catalog-add-form").get_by_label("Quantity").fill(str(quantity))
+    fill_add_form(page, slug, quantity, option)
     with page.expect_response(lambda response: response.request.method == "POST") as posted:
         add_button(page).click()
     assert posted.value.status == 303, f"the add answered {posted.value.status}, not 303 See Other"
@@ -73,11 +59,11 @@ def expect_cart(page: Page, quantities: dict[str, int]) -> None:
 
 
 def test_login_merge_and_logout_without_javascript(
-    registrar_context: BrowserContext, nojs_context: BrowserContext, nojs_page: Page
+    other_nojs_context: BrowserContext, nojs_context: BrowserContext, nojs_page: Page
 ) -> None:
     page = nojs_page
     email, password = new_email("nojs"), new_password()
-    register(registrar_context.new_page(), email, password, NAME)
+    register(other_nojs_context.new_page(), email, password, NAME)
 
     post_add(page, "test-1", 2, "Added 2 × Test product 1 to your cart.")
     post_add(page, "linen-shirt", 1, "Added 1 × Linen shirt (M) to your cart.", option="M")
