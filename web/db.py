@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 import anyio.to_thread
 from sqlalchemy import Connection, create_engine, event, exc, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.functions import GenericFunction
@@ -43,6 +44,11 @@ def _least_sqlite(element: least, compiler: Any, **kw: Any) -> str:
 @compiles(least)
 def _least_default(element: least, compiler: Any, **kw: Any) -> str:
     return f"least({compiler.process(element.clauses, **kw)})"
+
+
+def dialect_insert(dialect: str) -> Any:
+    """The dialect's INSERT construct, which has ON CONFLICT (SQLite and PostgreSQL spell it alike)."""
+    return sqlite.insert if dialect == "sqlite" else postgresql.insert
 
 
 class DatabaseUnavailable(Exception):

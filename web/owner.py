@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 from sqlalchemy import insert, select
-from sqlalchemy.dialects import postgresql, sqlite
 
 from web.cart import service as cart
+from web.db import dialect_insert
 from web.models import carts
 from web.visit import Visit
 
@@ -36,7 +36,7 @@ def resolve_owner(v: Visit) -> Owner:
 
 def user_cart(v: Visit, user_id: int) -> int:
     """The user's one open cart, created if missing; concurrent creations meet on UNIQUE(user_id)."""
-    insert_ = (sqlite.insert if v.conn.dialect.name == "sqlite" else postgresql.insert)(carts)
+    insert_ = dialect_insert(v.conn.dialect.name)(carts)
     v.conn.execute(insert_.values(user_id=user_id, created_at=v.now).on_conflict_do_nothing(index_elements=["user_id"]))
     return int(v.conn.execute(select(carts.c.id).where(carts.c.user_id == user_id)).scalar_one())
 

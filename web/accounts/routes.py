@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import anyio.to_thread
+from argon2 import PasswordHasher
 from litestar import Request, Response, Router, get, post
 
 from web import forms
@@ -41,7 +42,7 @@ class LoggedIn:
     report: cart.MergeReport
 
 
-def password_hasher(settings: Settings) -> Any:
+def password_hasher(settings: Settings) -> PasswordHasher:
     return accounts.hasher(settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
 
 
@@ -98,7 +99,7 @@ async def attempt_login(
 
     def check() -> tuple[bool, str | None]:
         """Verify (a dummy hash for unknown emails keeps the timing alike) and rehash if parameters rose."""
-        stored = account.password_hash if account else dummy_hash(settings)
+        stored = account.password_hash if account else accounts.dummy_hash(ph)
         ok = accounts.verify(ph, stored, password) and account is not None
         return ok, ph.hash(password) if ok and ph.check_needs_rehash(stored) else None
 
@@ -123,16 +124,6 @@ async def attempt_login(
     if result is None:
         raise WrongCredentials(WRONG_CREDENTIALS)
     return result
-
-
-_DUMMY_HASHES: dict[tuple[int, int, int], str] = {}
-
-
-def dummy_hash(settings: Settings) -> str:
-    key = (settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism)
-    if key not in _DUMMY_HASHES:
-        _DUMMY_HASHES[key] = password_hasher(settings).hash("not a real password, for timing parity")
-    return _DUMMY_HASHES[key]
 
 
 async def show_form(

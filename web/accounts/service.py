@@ -50,8 +50,16 @@ def common_passwords() -> frozenset[str]:
     return frozenset(line.strip().casefold() for line in text.splitlines() if line and not line.startswith("#"))
 
 
+@cache
 def hasher(memory_kib: int, time_cost: int, parallelism: int) -> PasswordHasher:
+    """One hasher per parameter set, so the dummy hash below is made once per set."""
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_kib, parallelism=parallelism)
+
+
+@cache
+def dummy_hash(ph: PasswordHasher) -> str:
+    """A hash to verify against for unknown emails, so they take as long as known ones."""
+    return ph.hash("not a real password, for timing parity")
 
 
 def normalise_email(raw: str | None) -> str:

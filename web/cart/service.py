@@ -11,10 +11,9 @@ from functools import cache
 from typing import Any
 
 from sqlalchemy import Connection, Integer, bindparam, delete, exists, literal, literal_column, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.elements import ColumnClause
 
-from web.db import least
+from web.db import dialect_insert, least
 from web.models import cart_lines, carts, products, variants
 from web.problems import Conflict, InvalidInput, NotFound
 
@@ -132,31 +131,29 @@ ADD_CHECK = (
 )
 
 
+def add_to_line(insert: Any, limit: Any, now: Any) -> Any:
+    """ON CONFLICT of an insert into cart_lines: sum with the stored line, clamp to stock and limit."""
+    stock = select(variants.c.stock).where(variants.c.id == EXCLUDED_VARIANT).scalar_subquery()
+    return insert.on_conflict_do_update(
+        index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
+        set_={"quantity": least(cart_lines.c.quantity + EXCLUDED_QUANTITY, stock, limit), "updated_at": now},
+    )
+
+
 @cache
 def add_upsert(dialect: str) -> Any:
     """INSERT ... ON CONFLICT DO UPDATE that sums with the stored line and clamps to stock and limit."""
-    insert = (sqlite.insert if dialect == "sqlite" else postgresql.insert)(cart_lines)
     limit = bindparam("max_quantity", type_=Integer)
-    stock = select(variants.c.stock).where(variants.c.id == EXCLUDED_VARIANT).scalar_subquery()
-    return (
-        insert.from_select(
-            ["cart_id", "variant_id", "quantity", "updated_at"],
-            select(
-                bindparam("cart_id", type_=Integer),
-                variants.c.id,
-                least(bindparam("quantity", type_=Integer), variants.c.stock, limit),
-                bindparam("now", type_=Integer),
-            ).where(variants.c.id == bindparam("variant_id"), variants.c.stock > 0),
-        )
-        .on_conflict_do_update(
-            index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
-            set_={
-                "quantity": least(cart_lines.c.quantity + EXCLUDED_QUANTITY, stock, limit),
-                "updated_at": bindparam("now"),
-            },
-        )
-        .returning(cart_lines.c.quantity)
+    insert = dialect_insert(dialect)(cart_lines).from_select(
+        ["cart_id", "variant_id", "quantity", "updated_at"],
+        select(
+            bindparam("cart_id", type_=Integer),
+            variants.c.id,
+            least(bindparam("quantity", type_=Integer), variants.c.stock, limit),
+            bindparam("now", type_=Integer),
+        ).where(variants.c.id == bindparam("variant_id"), variants.c.stock > 0),
     )
+    return add_to_line(insert, limit, bindparam("now")).returning(cart_lines.c.quantity)
 
 
 def _title(name: str, label: str) -> str:
@@ -201,10 +198,6 @@ def clamp_cart(conn: Connection, cart_id: int, max_quantity: int, now: int) -> N
     )
 
 
-def _upsert(conn: Connection):  # type: ignore[no-untyped-def]
-    return sqlite.insert if conn.dialect.name == "sqlite" else postgresql.insert
-
-
 def add(
     conn: Connection,
     cart_id: int,
@@ -235,8 +228,14 @@ def add(
     if row.in_cart is not None and row.in_cart >= limit:
         return AddResult(title, quantity, 0, limit, row.stock)
 
-    params = {"cart_id": cart_id, "variant_id": variant_id, "quantity": quantity, "max_quantity": max_quantity}
-    after = conn.execute(add_upsert(conn.dialect.name), {**params, "now": now}).scalar_one_or_none()
+    params = {
+        "cart_id": cart_id,
+        "variant_id": variant_id,
+        "quantity": quantity,
+        "max_quantity": max_quantity,
+        "now": now,
+    }
+    after = conn.execute(add_upsert(conn.dialect.name), params).scalar_one_or_none()
     if after is None:
         raise Conflict(f"Sorry, {title} has just sold out.")
     return AddResult(title, quantity, max(after - before, 0), after, row.stock)
@@ -369,27 +368,18 @@ def merge(conn: Connection, guest_cart_id: int, user_cart_id: int, max_quantity:
             report.notes.append(f"{title}: only {row.stock} left, quantity reduced.")
         elif added < row.quantity:
             report.notes.append(f"{title}: at most {max_quantity} per item, quantity reduced.")
-    insert = _upsert(conn)(cart_lines)
-    stock = select(variants.c.stock).where(variants.c.id == EXCLUDED_VARIANT).scalar_subquery()
-    conn.execute(
-        insert.from_select(
-            ["cart_id", "variant_id", "quantity", "updated_at"],
-            select(
-                literal(user_cart_id),
-                variants.c.id,
-                least(guest.c.quantity, variants.c.stock, max_quantity),
-                literal(now),
-            )
-            .select_from(guest.join(variants, variants.c.id == guest.c.variant_id).join(products))
-            .where(guest.c.cart_id == guest_cart_id, variants.c.stock > 0, products.c.active),
-        ).on_conflict_do_update(
-            index_elements=[cart_lines.c.cart_id, cart_lines.c.variant_id],
-            set_={
-                "quantity": least(cart_lines.c.quantity + EXCLUDED_QUANTITY, stock, max_quantity),
-                "updated_at": now,
-            },
+    insert = dialect_insert(conn.dialect.name)(cart_lines).from_select(
+        ["cart_id", "variant_id", "quantity", "updated_at"],
+        select(
+            literal(user_cart_id),
+            variants.c.id,
+            least(guest.c.quantity, variants.c.stock, max_quantity),
+            literal(now),
         )
+        .select_from(guest.join(variants, variants.c.id == guest.c.variant_id).join(products))
+        .where(guest.c.cart_id == guest_cart_id, variants.c.stock > 0, products.c.active),
     )
+    conn.execute(add_to_line(insert, max_quantity, now))
     conn.execute(delete(carts).where(carts.c.id == guest_cart_id, carts.c.user_id.is_(None)))
     return report
 
