@@ -23,7 +23,7 @@ ADD_STATUS = "catalog/partials/add_status.html"
 
 def product_page_parts(request: Request, context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
     """On a product page, its "N of this in your cart" line, so it agrees with the badge after any edit."""
-    path = current_path(request).split("?")[0]
+    path = page_path(request)
     if not path.startswith(PRODUCT_PATH):
         return []
     return [("catalog/partials/in_cart.html", {**context, "product_slug": path[len(PRODUCT_PATH) :].lower()})]
@@ -35,7 +35,7 @@ def cart_response(
     """After a cart change: a 303 back for plain forms, or the fragments htmx swaps in."""
     if not is_htmx(request):
         return redirect_back(request, next_path, CART_PATH)
-    on_cart_page = current_path(request).split("?")[0] == CART_PATH
+    on_cart_page = page_path(request) == CART_PATH
     oob = {**context, "oob": True}
     parts: list[tuple[str, dict[str, Any]]] = []
     if target:
@@ -52,9 +52,19 @@ def cart_response(
     return fragments(request, *parts)
 
 
-async def change_cart(
-    request: Request, change: Callable[[Visit, forms.MultiDict], tuple[str, str]], target: str | None = None
-) -> Response[str]:
+def page_path(request: Request) -> str:
+    """The path of the page the shopper is on, without its query."""
+    return current_path(request).split("?")[0]
+
+
+def edit_target(request: Request) -> str | None:
+    """Which fragment a cart edit answers with: the drawer it came from, else the cart page's contents."""
+    if request.headers.get("hx-target") == "cart-drawer":
+        return "cart/partials/drawer.html"
+    return "cart/partials/contents.html" if page_path(request) == CART_PATH else None
+
+
+async def change_cart(request: Request, change: Callable[[Visit, forms.MultiDict], tuple[str, str]]) -> Response[str]:
     """Run one cart edit as the request's unit of work and answer it.
 
     `change` does the edit and returns (message, level); the page's cart is read after it in the
@@ -71,11 +81,7 @@ async def change_cart(
         return {**layout(v, view, flashes=False), "message": message, "level": level}
 
     context = await visit(request, work, write=True, csrf=sent_csrf_token(request, form))
-    if target is None:
-        target = "cart/partials/drawer.html" if request.headers.get("hx-target") == "cart-drawer" else None
-        if target is None and current_path(request).split("?")[0] == CART_PATH:
-            target = "cart/partials/contents.html"
-    return cart_response(request, context, target, next_path)
+    return cart_response(request, context, edit_target(request), next_path)
 
 
 @get("/cart", name="cart.view")
