@@ -510,7 +510,7 @@ def count_statements(tmp: Path) -> list[SqlCount]:
     """Statements per request through the real app (TestClient), read from `db.statements`."""
     sys.path.insert(0, str(ROOT))
     from litestar.testing import TestClient
-    from sqlalchemy import event, text
+    from sqlalchemy import text
 
     from web import demo
     from web.__main__ import migrate
@@ -541,12 +541,7 @@ def count_statements(tmp: Path) -> list[SqlCount]:
     test_1 = next(p for p in products if p.slug == "test-1")
     others = [p for p in products if p.slug != "test-1"][:9]
 
-    seen: list[str] = []
-
-    @event.listens_for(db.engine, "before_cursor_execute")
-    def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        seen.append(" ".join(statement.split()))
-
+    db.seen = seen = []
     results: list[SqlCount] = []
     base = "http://shop.test"
     with TestClient(app, base_url=base) as client:
@@ -558,7 +553,7 @@ def count_statements(tmp: Path) -> list[SqlCount]:
             response = call()
             if response.status_code != 200:
                 raise BenchError(f"{label}: status {response.status_code}: {response.text[:300]}")
-            results.append(SqlCount(label, kind, db.statements - before, tuple(seen)))
+            results.append(SqlCount(label, kind, db.statements - before, tuple(" ".join(s.split()) for s in seen)))
 
         def page(path: str) -> Any:
             nonlocal csrf

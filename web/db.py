@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 import threading
+from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,7 +23,9 @@ from sqlalchemy import Connection, create_engine, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.sql.selectable import Select
 
 from web.settings import ROOT, Settings
 
@@ -51,6 +54,65 @@ def dialect_insert(dialect: str) -> Any:
     return sqlite.insert if dialect == "sqlite" else postgresql.insert
 
 
+# SQLite statements are compiled with named parameters (:name), which sqlite3 takes as a dict.
+SQLITE_NAMED = sqlite.dialect(paramstyle="named")
+
+
+class Prepared:
+    """A hot path's statement: built once with bound parameters, compiled once, run on the driver.
+
+    On SQLite it runs on the sqlite3 connection itself: SQLAlchemy's per-execution work (about
+    25 µs) costs several times what SQLite takes to run these statements (DESIGN.md §8,
+    bench/README.md). Other engines run it through SQLAlchemy as usual, where a worker-thread hop
+    costs far more. Either way rows have the statement's column names as attributes.
+    """
+
+    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
+        self.statement = statement
+        columns = [column.key for column in getattr(statement, "exported_columns", ())]
+        self.row: Any = namedtuple("Row", columns, rename=True) if columns else None
+        self._sql: tuple[str, dict[str, Any]] | None = None
+
+    def _compile(self) -> tuple[str, dict[str, Any]]:
+        compiled = self.statement.compile(dialect=SQLITE_NAMED)
+        # Values bound in the statement itself (e.g. the 0 of `stock > 0`); the caller's are added.
+        return str(compiled), {name: value for name, value in compiled.params.items() if value is not None}
+
+    def _sqlite(self, conn: Connection, params: dict[str, Any]) -> sqlite3.Cursor | None:
+        if conn.dialect.name != "sqlite":
+            return None
+        if self._sql is None:
+            self._sql = self._compile()
+        sql, defaults = self._sql
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        return driver.execute(sql, {**defaults, **params} if defaults else params)
+
+    def all(self, conn: Connection, **params: Any) -> list[Any]:
+        cursor = self._sqlite(conn, params)
+        if cursor is None:
+            return list(conn.execute(self.statement, params).all())
+        return list(map(self.row._make, cursor.fetchall())) if self.row else []
+
+    def first(self, conn: Connection, **params: Any) -> Any:
+        cursor = self._sqlite(conn, params)
+        if cursor is None:
+            return conn.execute(self.statement, params).first()
+        row = cursor.fetchone()
+        return self.row._make(row) if row is not None and self.row else None
+
+    def scalar(self, conn: Connection, **params: Any) -> Any:
+        """The first column of the first row, or None when there is no row."""
+        row = self.first(conn, **params)
+        return row[0] if row is not None else None
+
+    def run(self, conn: Connection, **params: Any) -> int:
+        """Run a statement that returns no rows; the number of rows it changed."""
+        cursor = self._sqlite(conn, params)
+        if cursor is None:
+            return int(conn.execute(self.statement, params).rowcount or 0)
+        return cursor.rowcount
+
+
 class DatabaseUnavailable(Exception):
     """The database is down, locked for too long or not migrated: the shopper gets a 503."""
 
@@ -63,11 +125,12 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def _prepare_sqlite(engine: Engine) -> None:
+def _prepare_sqlite(engine: Engine, trace: Callable[[str], None]) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # Autocommit at the driver level: we issue BEGIN IMMEDIATE ourselves for writes.
         dbapi_connection.isolation_level = None
+        dbapi_connection.set_trace_callback(trace)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
@@ -85,17 +148,31 @@ class Database:
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
         self.engine = create_engine(self.url, pool_pre_ping=not self.is_sqlite)
-        if self.is_sqlite:
-            _prepare_sqlite(self.engine)
         inline = settings.run_units_inline
         self.inline = self.is_sqlite if inline is None else inline
         self._write_lock = threading.Lock()
         self._local = threading.local()
+        # Statements run, for tests and the benchmark; `seen` keeps their text while it is a list.
         self.statements = 0
+        self.seen: list[str] | None = None
+        if self.is_sqlite:
+            # SQLite reports what it runs, whether it came through SQLAlchemy or a Prepared statement.
+            _prepare_sqlite(self.engine, self._count_sqlite)
+        else:
 
-        @event.listens_for(self.engine, "before_cursor_execute")
-        def _count(*_args: Any) -> None:
-            self.statements += 1
+            @event.listens_for(self.engine, "before_cursor_execute")
+            def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+                self._count(statement)
+
+    def _count(self, statement: str) -> None:
+        self.statements += 1
+        if self.seen is not None:
+            self.seen.append(statement)
+
+    def _count_sqlite(self, statement: str) -> None:
+        # The driver's commit() and rollback() end a transaction; they are not statements of ours.
+        if statement not in ("COMMIT", "ROLLBACK"):
+            self._count(statement)
 
     async def run(self, work: Callable[[Connection], T]) -> T:
         """Run one unit of work: inline on SQLite, otherwise with one hop to a worker thread."""
@@ -114,6 +191,8 @@ class Database:
                 return result
         except exc.OperationalError as error:
             raise DatabaseUnavailable(str(error.orig)) from error
+        except sqlite3.OperationalError as error:  # from a Prepared statement, run on the driver
+            raise DatabaseUnavailable(str(error)) from error
 
     def _run_on_thread_connection(self, work: Callable[[Connection], T]) -> T:
         """SQLite: each thread keeps one open connection (inline units all run on the event loop's
@@ -138,13 +217,14 @@ class Database:
                 conn.begin()
             yield
             return
+        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
         with self._write_lock:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            driver.execute("BEGIN IMMEDIATE")
             try:
                 yield
-                conn.commit()
+                driver.commit()
             except BaseException:
-                conn.rollback()
+                driver.rollback()
                 raise
 
     def serialise(self, conn: Connection, key: str) -> None:

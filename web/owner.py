@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 
 from web.cart import service as cart
-from web.db import dialect_insert
+from web.db import Prepared, dialect_insert
 from web.models import carts
 from web.visit import Visit
+
+NEW_CART = Prepared(insert(carts).values(created_at=bindparam("now")).returning(carts.c.id))
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,7 @@ def cart_for_writing(v: Visit, owner: Owner) -> int:
     """The owner's cart id, creating the cart on the first add. Call inside a write transaction."""
     if owner.cart_id is not None:
         return owner.cart_id
-    if owner.user_id is not None:
-        cart_id = user_cart(v, owner.user_id)
-    else:
-        cart_id = v.conn.execute(insert(carts).values(created_at=v.now).returning(carts.c.id)).scalar_one()
+    cart_id = user_cart(v, owner.user_id) if owner.user_id is not None else NEW_CART.scalar(v.conn, now=v.now)
     v.session.set("cart_id", cart_id)
     return int(cart_id)
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from web.db import Prepared
 from web.models import sessions, throttles
 from web.settings import Settings, SettingsError
 
@@ -215,18 +216,30 @@ class SessionStore(ABC):
     def throttle_clear(self, conn: Connection, key: str) -> None: ...
 
 
-# Built once: every request runs the first, many run the others.
-SESSION_READ = select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(
-    sessions.c.key == bindparam("session_key")
+# Every request runs the first, many run the others.
+SESSION_READ = Prepared(
+    select(sessions.c.data, sessions.c.created_at, sessions.c.expires_at).where(
+        sessions.c.key == bindparam("session_key")
+    )
 )
-SESSION_UPDATE = (
+SESSION_INSERT = Prepared(
+    insert(sessions).values(
+        key=bindparam("session_key"),
+        data=bindparam("new_data"),
+        created_at=bindparam("created"),
+        expires_at=bindparam("new_expiry"),
+        user_id=bindparam("new_user"),
+    )
+)
+SESSION_UPDATE = Prepared(
     update(sessions)
     .where(sessions.c.key == bindparam("session_key"))
     .values(data=bindparam("new_data"), expires_at=bindparam("new_expiry"), user_id=bindparam("new_user"))
 )
-SESSION_TOUCH = (
+SESSION_TOUCH = Prepared(
     update(sessions).where(sessions.c.key == bindparam("session_key")).values(expires_at=bindparam("new_expiry"))
 )
+SESSION_DELETE = Prepared(delete(sessions).where(sessions.c.key == bindparam("session_key")))
 
 
 @dataclass
@@ -237,28 +250,28 @@ class SqlSessionStore(SessionStore):
         """The SQL store is the database itself, which the readiness probe checks on its own."""
 
     def _read(self, conn: Connection, key: str) -> Stored | None:
-        row = conn.execute(SESSION_READ, {"session_key": key}).first()
+        row = SESSION_READ.first(conn, session_key=key)
         return Stored(json.loads(row.data), row.created_at, row.expires_at) if row else None
 
     def _write(self, conn: Connection, key: str, record: Stored, user_id: int | None, *, new: bool) -> None:
         data = json.dumps(record.data, separators=(",", ":"))
         if new:
-            conn.execute(
-                insert(sessions).values(
-                    key=key, data=data, created_at=record.created_at, expires_at=record.expires_at, user_id=user_id
-                )
+            SESSION_INSERT.run(
+                conn,
+                session_key=key,
+                new_data=data,
+                created=record.created_at,
+                new_expiry=record.expires_at,
+                new_user=user_id,
             )
         else:
-            conn.execute(
-                SESSION_UPDATE,
-                {"session_key": key, "new_data": data, "new_expiry": record.expires_at, "new_user": user_id},
-            )
+            SESSION_UPDATE.run(conn, session_key=key, new_data=data, new_expiry=record.expires_at, new_user=user_id)
 
     def _touch(self, conn: Connection, key: str, expires_at: int) -> None:
-        conn.execute(SESSION_TOUCH, {"session_key": key, "new_expiry": expires_at})
+        SESSION_TOUCH.run(conn, session_key=key, new_expiry=expires_at)
 
     def _delete(self, conn: Connection, key: str) -> None:
-        conn.execute(delete(sessions).where(sessions.c.key == key))
+        SESSION_DELETE.run(conn, session_key=key)
 
     def purge_expired(self, conn: Connection) -> int:
         now = int(self.now())

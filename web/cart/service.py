@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, Integer, bindparam, delete, exists, literal, literal_column, select, update
 from sqlalchemy.sql.elements import ColumnClause
 
-from web.db import dialect_insert, least
+from web.db import Prepared, dialect_insert, least
 from web.models import cart_lines, carts, products, variants
 from web.problems import Conflict, InvalidInput, NotFound
 
@@ -107,13 +107,13 @@ _LINE_COLUMNS = (
 
 # The hot paths' statements are built once, with bound parameters: building a SQLAlchemy statement
 # costs more than SQLite takes to run it (bench/README.md has the measurements).
-CART_LINES = (
+CART_LINES = Prepared(
     select(*_LINE_COLUMNS)
     .select_from(cart_lines.join(variants).join(products))
     .where(cart_lines.c.cart_id == bindparam("cart_id"))
     .order_by(cart_lines.c.id)
 )
-ADD_CHECK = (
+ADD_CHECK = Prepared(
     select(
         variants.c.stock,
         variants.c.label,
@@ -141,7 +141,7 @@ def add_to_line(insert: Any, limit: Any, now: Any) -> Any:
 
 
 @cache
-def add_upsert(dialect: str) -> Any:
+def add_upsert(dialect: str) -> Prepared:
     """INSERT ... ON CONFLICT DO UPDATE that sums with the stored line and clamps to stock and limit."""
     limit = bindparam("max_quantity", type_=Integer)
     insert = dialect_insert(dialect)(cart_lines).from_select(
@@ -153,7 +153,7 @@ def add_upsert(dialect: str) -> Any:
             bindparam("now", type_=Integer),
         ).where(variants.c.id == bindparam("variant_id"), variants.c.stock > 0),
     )
-    return add_to_line(insert, limit, bindparam("now")).returning(cart_lines.c.quantity)
+    return Prepared(add_to_line(insert, limit, bindparam("now")).returning(cart_lines.c.quantity))
 
 
 def _title(name: str, label: str) -> str:
@@ -165,7 +165,7 @@ def read_cart(conn: Connection, cart_id: int | None, max_quantity: int) -> tuple
     view = CartView()
     if cart_id is None:
         return view, False
-    rows = conn.execute(CART_LINES, {"cart_id": cart_id}).all()
+    rows = CART_LINES.all(conn, cart_id=cart_id)
     stale = False
     for row in rows:
         title = _title(row.name, row.label)
@@ -208,7 +208,7 @@ def add(
     product_slug: str | None = None,
 ) -> AddResult:
     """Add in one atomic upsert that sums and clamps in the statement, so concurrent adds never lose one."""
-    row = conn.execute(ADD_CHECK, {"cart_id": cart_id, "variant_id": variant_id}).first()
+    row = ADD_CHECK.first(conn, cart_id=cart_id, variant_id=variant_id)
     if row is None or not row.active:
         raise NotFound("That product is not available.")
     if product_slug is not None and row.slug != product_slug.lower():
@@ -228,14 +228,9 @@ def add(
     if row.in_cart is not None and row.in_cart >= limit:
         return AddResult(title, quantity, 0, limit, row.stock)
 
-    params = {
-        "cart_id": cart_id,
-        "variant_id": variant_id,
-        "quantity": quantity,
-        "max_quantity": max_quantity,
-        "now": now,
-    }
-    after = conn.execute(add_upsert(conn.dialect.name), params).scalar_one_or_none()
+    after = add_upsert(conn.dialect.name).scalar(
+        conn, cart_id=cart_id, variant_id=variant_id, quantity=quantity, max_quantity=max_quantity, now=now
+    )
     if after is None:
         raise Conflict(f"Sorry, {title} has just sold out.")
     return AddResult(title, quantity, max(after - before, 0), after, row.stock)

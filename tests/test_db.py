@@ -1,0 +1,101 @@
+"""The data path: Prepared statements, statement counts and what a locked database does."""
+
+from __future__ import annotations
+
+import sqlite3
+from functools import partial
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import Connection, bindparam, select
+
+from tests.conftest import Shopper, variant_id
+from web.db import Prepared
+from web.models import products, variants
+
+IN_STOCK = Prepared(
+    select(products.c.slug, variants.c.stock)
+    .join(variants)
+    .where(products.c.slug == bindparam("slug"), variants.c.stock > 0)
+    .order_by(variants.c.id)
+)
+
+
+def run(app: Litestar, work: Any) -> Any:
+    return app.state.shop.db.run_sync(work)
+
+
+def test_prepared_rows_have_the_statements_column_names(app: Litestar) -> None:
+    rows = run(app, lambda conn: IN_STOCK.all(conn, slug="linen-shirt"))
+    assert [row.slug for row in rows] == ["linen-shirt"] * len(rows) and len(rows) >= 2
+    assert all(row.stock > 0 for row in rows)
+    first = run(app, lambda conn: IN_STOCK.first(conn, slug="test-1"))
+    assert (first.slug, first.stock) == ("test-1", 50)
+    assert run(app, lambda conn: IN_STOCK.scalar(conn, slug="test-1")) == "test-1"
+
+
+def test_prepared_keeps_the_values_bound_in_the_statement(app: Litestar) -> None:
+    """`stock > 0` binds its 0 in the statement: a sold-out product has no row, an unknown one neither."""
+    assert run(app, lambda conn: IN_STOCK.all(conn, slug="silk-scarf")) == []
+    assert run(app, lambda conn: IN_STOCK.first(conn, slug="no-such-product")) is None
+    assert run(app, lambda conn: IN_STOCK.scalar(conn, slug="no-such-product")) is None
+
+
+def test_statements_are_counted_whichever_way_they_run(app: Litestar) -> None:
+    db = app.state.shop.db
+    before = db.statements
+    db.seen = []
+
+    def work(conn: Connection) -> None:
+        IN_STOCK.first(conn, slug="test-1")
+        conn.exec_driver_sql("SELECT 1")
+
+    try:
+        run(app, work)
+        assert db.statements - before == 2
+        assert "products.slug" in db.seen[0] and db.seen[1] == "SELECT 1"
+    finally:
+        db.seen = None
+
+
+def statements(app: Litestar, request: Any) -> int:
+    db = app.state.shop.db
+    before = db.statements
+    response = request()
+    assert response.status_code == 200, response.text
+    return int(db.statements - before)
+
+
+def test_an_add_runs_the_same_few_statements_however_full_the_cart(shopper: Shopper) -> None:
+    """DESIGN.md §8: at most 6 statements per add and 5 per cart page, whatever the cart holds."""
+    app = shopper.app
+    slugs = ["test-1", "test-2", "tea-tin", "wall-clock", "desk-tray"]
+    forms = {slug: {"product": slug, "variant_id": str(variant_id(app, slug)), "quantity": "1"} for slug in slugs}
+    shopper.post("/cart/items", forms["test-1"], htmx=True)  # creates the cart
+    adds, pages = [], []
+    for slug in [*slugs[1:], "test-1"]:
+        adds.append(statements(app, partial(shopper.post, "/cart/items", forms[slug], htmx=True)))
+        pages.append(statements(app, partial(shopper.client.get, "/cart")))
+    assert len(set(adds)) == 1 and adds[0] <= 6, adds
+    assert len(set(pages)) == 1 and pages[0] <= 5, pages
+
+
+@pytest.mark.sqlite_only
+def test_a_database_locked_by_another_writer_is_a_503_and_changes_nothing(
+    app: Litestar, shopper: Shopper, client: TestClient[Litestar]
+) -> None:
+    shopper.add("test-1")
+    path = app.state.shop.db.url.split(":///", 1)[1]
+    outsider = sqlite3.connect(path, isolation_level=None)
+    try:
+        outsider.execute("BEGIN IMMEDIATE")  # another process writing, past our busy timeout
+        response = shopper.add("test-1", htmx=True)
+        assert response.status_code == 503
+        assert response.headers["retry-after"] == "5"
+        assert "Traceback" not in response.text
+    finally:
+        outsider.rollback()
+        outsider.close()
+    assert shopper.quantities() == {f"test-1:{variant_id(app, 'test-1')}": 1}
