@@ -35,15 +35,20 @@ def test_product_and_cart_pages_log_no_errors_and_break_no_csp(browser_problems:
     close_drawer_with_escape(page)
     expect_clean(page, browser_problems)
 
-    page.goto("/cart")
-    quantity = quantity_input(cart_contents(page), "Linen shirt (S)")
-    quantity.fill("2")
-    quantity.press("Tab")
-    expect(badge_count(page)).to_have_text("2")
     page.locator("#cart-badge").click()
     expect_drawer_open(page)
-    drawer(page).get_by_role("button", name="Remove Linen shirt (S)").click()
+    quantity = quantity_input(drawer(page), "Linen shirt (S)")
+    quantity.fill("2")
+    quantity.press("Enter")
+    expect(badge_count(page)).to_have_text("2")
+    close_drawer_with_escape(page)
+    expect_clean(page, browser_problems)
+
+    page.goto("/cart")
+    cart_contents(page).get_by_role("button", name="Remove Linen shirt (S)").click()
     expect(badge_count(page)).to_have_text("0")
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # the refresh a tab switch makes
+    expect(cart_contents(page).locator(".empty")).to_contain_text("Your cart is empty.")
     expect_clean(page, browser_problems)
 
 

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from playwright.sync_api import BrowserContext, Page, expect
 
-from e2e.shop import add_button, badge_count, drawer, expect_drawer_open, quantity_input
+from e2e.shop import (
+    add_button,
+    badge_count,
+    cart_contents,
+    close_drawer_with_escape,
+    drawer,
+    expect_drawer_open,
+    quantity_input,
+)
 
 REFRESH_TIMEOUT_MS = 5_000
 
@@ -58,3 +66,26 @@ def test_open_drawer_stays_open_and_fresh_when_the_tab_is_shown_again(context: B
     expect(badge_count(tab_a)).to_have_text("2", timeout=REFRESH_TIMEOUT_MS)
     expect(quantity_input(drawer(tab_a), "Test product 1")).to_have_value("1", timeout=REFRESH_TIMEOUT_MS)
     expect_drawer_open(tab_a)
+
+
+def test_cart_page_in_the_other_tab_catches_up_once_it_is_visible(context: BrowserContext) -> None:
+    """The cart page has no drawer: what it refreshes is its own list of lines, and the badge."""
+    shop = context.new_page()
+    cart = context.new_page()
+    shop.goto("/products/test-1")
+    add_button(shop).click()
+    expect(badge_count(shop)).to_have_text("1")
+    close_drawer_with_escape(shop)
+
+    cart.goto("/cart")
+    expect(drawer(cart)).to_have_count(0)
+    expect(quantity_input(cart_contents(cart), "Test product 1")).to_have_value("1")
+
+    shop.bring_to_front()
+    add_button(shop).click()
+    expect(badge_count(shop)).to_have_text("2")
+    expect(badge_count(cart)).to_have_text("1")
+
+    show_again(cart)
+    expect(badge_count(cart)).to_have_text("2", timeout=REFRESH_TIMEOUT_MS)
+    expect(quantity_input(cart_contents(cart), "Test product 1")).to_have_value("2", timeout=REFRESH_TIMEOUT_MS)

@@ -69,16 +69,25 @@ def line_id(shopper: Shopper, title: str) -> int:
     return int(next(item["id"] for item in shopper.cart()["items"] if item["title"] == title))
 
 
-def assert_htmx_update(response: Any, shopper: Shopper, target: str, message: str) -> None:
-    """The target fragment first, then the badge, drawer and toast out of band, all agreeing with the cart."""
+def assert_htmx_update(
+    response: Any, shopper: Shopper, target: str, message: str, *, on_cart_page: bool | None = None
+) -> None:
+    """The target fragment first, then the badge, drawer and toast out of band, all agreeing with the cart.
+
+    On the cart page, which has no drawer, the page's contents take the drawer's place."""
     assert response.status_code == 200, response.text
     assert "location" not in response.headers
     assert "<html" not in response.text
     assert first_id(response.text) == target
     assert not is_oob(response.text, target)
-    for element in ("cart-badge", "cart-drawer", "toast"):
+    if on_cart_page is None:
+        on_cart_page = target == "cart-contents"
+    live_part = "cart-contents" if on_cart_page else "cart-drawer"
+    for element in ("cart-badge", live_part, "toast"):
         if element != target:
             assert is_oob(response.text, element), element
+    if on_cart_page and target != "cart-drawer":
+        assert 'id="cart-drawer"' not in response.text
     assert badge_count(response.text) == cart_count(shopper)
     toast = response.text.split('id="toast"')[1]
     if target == "catalog-add-status":  # the status says it; the toast is emptied so it is not read twice
@@ -181,7 +190,6 @@ def test_set_quantity_with_htmx_on_the_cart_page_swaps_the_contents(stocked: Sho
     contents = response.text.split('id="cart-badge"')[0]
     assert re.search(rf'id="qty-page-{line}"[^>]*value="5"', contents)
     assert "Subtotal (8 items)" in contents
-    assert "data-open" not in opening_tag(response.text, "cart-drawer")
 
 
 def test_set_quantity_with_htmx_in_the_drawer_swaps_the_drawer(stocked: Shopper) -> None:
@@ -193,11 +201,20 @@ def test_set_quantity_with_htmx_in_the_drawer_swaps_the_drawer(stocked: Shopper)
     assert "cart-contents" not in response.text
 
 
-def test_set_quantity_with_htmx_in_the_drawer_on_the_cart_page_updates_both(stocked: Shopper) -> None:
+def test_cart_page_has_no_drawer_and_its_badge_is_a_plain_link(stocked: Shopper) -> None:
+    """The cart page shows the cart itself; a second copy in a drawer would only repeat it."""
+    page = stocked.visit("/cart")
+    assert 'id="cart-drawer"' not in page.text
+    assert 'href="/cart"' in opening_tag(page.text, "cart-badge")
+    assert 'id="cart-drawer"' in stocked.visit("/products/test-1").text
+
+
+def test_an_edit_from_a_drawer_left_on_the_cart_page_updates_both(stocked: Shopper) -> None:
+    """A cart page loaded before drawers left it (an old tab) still gets its contents updated."""
     line = line_id(stocked, "Test product 1")
     headers = htmx(stocked, "/cart", "cart-drawer")
     response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "4"}, headers=headers)
-    assert_htmx_update(response, stocked, "cart-drawer", "Test product 1: quantity set to 4.")
+    assert_htmx_update(response, stocked, "cart-drawer", "Test product 1: quantity set to 4.", on_cart_page=True)
     assert is_oob(response.text, "cart-contents")
     assert re.search(rf'id="qty-page-{line}"[^>]*value="4"', response.text)
 
@@ -317,6 +334,19 @@ def test_the_drawer_with_htmx_is_the_drawer_and_the_badge(stocked: Shopper) -> N
     assert badge_count(response.text) == cart_count(stocked) == 6
     assert "data-open" not in opening_tag(response.text, "cart-drawer")
     assert "<html" not in response.text
+
+
+def test_the_refresh_on_the_cart_page_is_its_contents_and_the_badge(stocked: Shopper) -> None:
+    """A cart page shown again after another tab changed the cart: its lines and badge both catch up."""
+    stocked.add("test-2", 1)
+    response = stocked.client.get("/cart/drawer", headers=htmx(stocked, "/cart"))
+    assert response.status_code == 200
+    assert first_id(response.text) == "cart-contents"
+    assert not is_oob(response.text, "cart-contents")
+    assert is_oob(response.text, "cart-badge")
+    assert 'id="cart-drawer"' not in response.text
+    assert ">Test product 2</a>" in response.text.split('id="cart-badge"')[0]
+    assert badge_count(response.text) == cart_count(stocked) == 7
 
 
 def test_the_drawer_without_js_redirects_to_the_cart(stocked: Shopper) -> None:

@@ -58,10 +58,12 @@
     }
   });
 
-  // Another tab may have changed the cart: refresh badge and drawer when this one is shown again.
+  // Another tab may have changed the cart: refresh the badge and the drawer (on the cart page,
+  // which has no drawer, the page's contents) when this one is shown again.
   function refreshCart() {
-    if (!drawer() || !window.htmx) return;
-    window.htmx.ajax("GET", "/cart/drawer", { target: "#cart-drawer", swap: "outerHTML" });
+    const live = drawer() || document.getElementById("cart-contents");
+    if (!live || !window.htmx) return;
+    window.htmx.ajax("GET", "/cart/drawer", { target: "#" + live.id, swap: "outerHTML" });
   }
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "visible") refreshCart();

@@ -41,10 +41,10 @@ def cart_response(
     if target:
         parts.append((target, {**context, "oob": False}))
     parts.append(("cart/partials/badge.html", oob))
-    if target != "cart/partials/drawer.html":
-        parts.append(("cart/partials/drawer.html", oob))
-    if on_cart_page and target != "cart/partials/contents.html":
-        parts.append(("cart/partials/contents.html", oob))
+    # The cart page has no drawer of its own: it shows the contents instead.
+    live_part = "cart/partials/contents.html" if on_cart_page else "cart/partials/drawer.html"
+    if target != live_part:
+        parts.append((live_part, oob))
     parts.extend(product_page_parts(request, oob))
     # The add status already says what an add did; the toast is then emptied so nothing is read out twice.
     message = None if target == ADD_STATUS else context["message"]
@@ -92,14 +92,16 @@ async def view_cart(request: Request) -> Response[str]:
 
 @get("/cart/drawer", name="cart.drawer")
 async def drawer(request: Request) -> Response[str]:
-    """The drawer and the badge as they are now: htmx asks for them when a tab becomes visible again."""
+    """The cart as it is now, for a tab that becomes visible again: the drawer (on the cart page,
+    the page's contents, as it has no drawer) and the badge."""
     if not is_htmx(request):
         return redirect_back(request, CART_PATH)
     context = await visit(request, layout)
+    target = "cart/partials/contents.html" if page_path(request) == CART_PATH else "cart/partials/drawer.html"
     oob = {**context, "oob": True}
     return fragments(
         request,
-        ("cart/partials/drawer.html", {**context, "oob": False}),
+        (target, {**context, "oob": False}),
         ("cart/partials/badge.html", oob),
         *product_page_parts(request, oob),
     )
