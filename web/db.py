@@ -58,6 +58,11 @@ def dialect_insert(dialect: str) -> Any:
 SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 
 
+def sqlite_driver(conn: Connection) -> sqlite3.Connection:
+    """The sqlite3 connection under a SQLAlchemy one, for what runs on the driver itself."""
+    return conn.connection.driver_connection  # type: ignore[return-value]
+
+
 class Prepared:
     """A hot path's statement: built once with bound parameters, compiled once, run on the driver.
 
@@ -84,8 +89,7 @@ class Prepared:
         if self._sql is None:
             self._sql = self._compile()
         sql, defaults = self._sql
-        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
-        return driver.execute(sql, {**defaults, **params} if defaults else params)
+        return sqlite_driver(conn).execute(sql, {**defaults, **params} if defaults else params)
 
     def all(self, conn: Connection, **params: Any) -> list[Any]:
         cursor = self._sqlite(conn, params)
@@ -217,7 +221,7 @@ class Database:
                 conn.begin()
             yield
             return
-        driver: sqlite3.Connection = conn.connection.driver_connection  # type: ignore[assignment]
+        driver = sqlite_driver(conn)
         with self._write_lock:
             driver.execute("BEGIN IMMEDIATE")
             try:

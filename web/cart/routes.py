@@ -19,6 +19,8 @@ from web.visit import Visit, visit
 CART_PATH = "/cart"
 PRODUCT_PATH = "/products/"
 ADD_STATUS = "catalog/partials/add_status.html"
+DRAWER = "cart/partials/drawer.html"
+CONTENTS = "cart/partials/contents.html"
 
 
 def product_page_parts(request: Request, context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
@@ -35,21 +37,24 @@ def cart_response(
     """After a cart change: a 303 back for plain forms, or the fragments htmx swaps in."""
     if not is_htmx(request):
         return redirect_back(request, next_path, CART_PATH)
-    on_cart_page = page_path(request) == CART_PATH
     oob = {**context, "oob": True}
     parts: list[tuple[str, dict[str, Any]]] = []
     if target:
         parts.append((target, {**context, "oob": False}))
     parts.append(("cart/partials/badge.html", oob))
-    # The cart page has no drawer of its own: it shows the contents instead.
-    live_part = "cart/partials/contents.html" if on_cart_page else "cart/partials/drawer.html"
-    if target != live_part:
-        parts.append((live_part, oob))
+    if target != (whole_cart := whole_cart_part(request)):
+        parts.append((whole_cart, oob))
     parts.extend(product_page_parts(request, oob))
     # The add status already says what an add did; the toast is then emptied so nothing is read out twice.
     message = None if target == ADD_STATUS else context["message"]
     parts.append(("partials/toast.html", {**oob, "message": message, "level": context["level"]}))
     return fragments(request, *parts)
+
+
+def whole_cart_part(request: Request) -> str:
+    """The partial that shows every line on the shopper's page: the drawer, or on the cart page,
+    which has no drawer, the page's contents."""
+    return CONTENTS if page_path(request) == CART_PATH else DRAWER
 
 
 def page_path(request: Request) -> str:
@@ -60,8 +65,8 @@ def page_path(request: Request) -> str:
 def edit_target(request: Request) -> str | None:
     """Which fragment a cart edit answers with: the drawer it came from, else the cart page's contents."""
     if request.headers.get("hx-target") == "cart-drawer":
-        return "cart/partials/drawer.html"
-    return "cart/partials/contents.html" if page_path(request) == CART_PATH else None
+        return DRAWER
+    return CONTENTS if page_path(request) == CART_PATH else None
 
 
 async def change_cart(request: Request, change: Callable[[Visit, forms.MultiDict], tuple[str, str]]) -> Response[str]:
@@ -97,11 +102,10 @@ async def drawer(request: Request) -> Response[str]:
     if not is_htmx(request):
         return redirect_back(request, CART_PATH)
     context = await visit(request, layout)
-    target = "cart/partials/contents.html" if page_path(request) == CART_PATH else "cart/partials/drawer.html"
     oob = {**context, "oob": True}
     return fragments(
         request,
-        (target, {**context, "oob": False}),
+        (whole_cart_part(request), {**context, "oob": False}),
         ("cart/partials/badge.html", oob),
         *product_page_parts(request, oob),
     )
