@@ -1,0 +1,64 @@
+"""Rendering helpers: partial() renders a partial from its values alone and reuses the HTML."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from itertools import count
+from pathlib import Path
+
+import pytest
+from jinja2 import UndefinedError
+from litestar import Litestar
+
+from web.pages import Renderer
+from web.settings import Settings
+
+
+def renderer(app: Litestar, settings: Settings, templates: Path, **files: str) -> Renderer:
+    for name, text in files.items():
+        (templates / name).write_text(text)
+    made = Renderer(dataclasses.replace(settings, templates_dir=templates), app)
+    renders = count(1)
+    made.env.globals["render_number"] = lambda: next(renders)
+    return made
+
+
+def test_a_partial_is_rendered_once_for_the_same_values(app: Litestar, settings: Settings, tmp_path: Path) -> None:
+    out = renderer(app, settings, tmp_path, **{"line.html": "{{ name }} x{{ qty }} #{{ render_number() }}"})
+    page = out.env.from_string("{{ partial('line.html', name=name, qty=qty) }}")
+
+    assert page.render(name="Tea", qty=1) == "Tea x1 #1"
+    assert page.render(name="Tea", qty=1) == "Tea x1 #1"  # the same values: the same HTML, not rendered again
+    assert page.render(name="Tea", qty=2) == "Tea x2 #2"  # any value changed: rendered afresh
+    assert page.render(name="Mug", qty=1) == "Mug x1 #3"
+
+
+def test_a_partial_is_escaped_once(app: Litestar, settings: Settings, tmp_path: Path) -> None:
+    out = renderer(app, settings, tmp_path, **{"p.html": "<b>{{ name }}</b>"})
+    html = out.env.from_string("{{ partial('p.html', name=name) }}").render(name="<script>")
+    assert html == "<b>&lt;script&gt;</b>"
+
+
+def test_a_partial_sees_only_its_values_and_the_globals(app: Litestar, settings: Settings, tmp_path: Path) -> None:
+    """So nothing outside its key can change its HTML: a name it was not given is an error."""
+    out = renderer(app, settings, tmp_path, **{"p.html": "{{ name }} {{ user }}"})
+    with pytest.raises(UndefinedError):
+        out.env.from_string("{{ partial('p.html', name='Tea') }}").render(user="someone")
+
+
+def test_a_partial_needs_hashable_values(app: Litestar, settings: Settings, tmp_path: Path) -> None:
+    out = renderer(app, settings, tmp_path, **{"p.html": "{{ names }}"})
+    with pytest.raises(TypeError, match=r"partial\('p.html'\): every value must be hashable"):
+        out.env.from_string("{{ partial('p.html', names=names) }}").render(names=["Tea"])
+
+
+def test_an_edited_partial_is_shown_at_once_in_development(app: Litestar, settings: Settings, tmp_path: Path) -> None:
+    assert not settings.production
+    out = renderer(app, settings, tmp_path, **{"p.html": "old {{ n }}"})
+    page = out.env.from_string("{{ partial('p.html', n=1) }}")
+    assert page.render() == "old 1"
+    (tmp_path / "p.html").write_text("new {{ n }}")
+    later = os.stat(tmp_path / "p.html").st_mtime + 5
+    os.utime(tmp_path / "p.html", (later, later))
+    assert page.render() == "new 1"
