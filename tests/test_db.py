@@ -82,6 +82,36 @@ def test_an_add_runs_the_same_few_statements_however_full_the_cart(shopper: Shop
     assert len(set(pages)) == 1 and pages[0] <= 5, pages
 
 
+def lines_of(html: str) -> str:
+    """The drawer's list of lines and its subtotal, as a shopper sees them."""
+    drawer = html[html.index('<dialog id="cart-drawer"') :]
+    return drawer[drawer.index('<ul class="cart-lines">') : drawer.index("</strong></p>")]
+
+
+def test_the_first_add_makes_the_cart_in_six_statements_and_shows_it_as_stored(shopper: Shopper) -> None:
+    """A cart made by this add holds just the line written, so the answer needs no reading back."""
+    app = shopper.app
+    shopper.visit("/products/tea-tin")
+    form = {"product": "tea-tin", "variant_id": str(variant_id(app, "tea-tin")), "quantity": "2"}
+    headers = {"HX-Current-URL": "http://shop.test/products/tea-tin"}
+    db = app.state.shop.db
+    before = db.statements
+    added = shopper.post("/cart/items", form, htmx=True, headers=headers)
+    assert added.status_code == 200, added.text
+    assert db.statements - before <= 6
+    stored = shopper.client.get("/cart/drawer", headers={"HX-Request": "true", **headers})
+    assert lines_of(added.text) == lines_of(stored.text)
+    assert 'value="2" required' in lines_of(stored.text)
+
+
+def test_the_first_add_through_the_api_answers_the_cart_as_stored(client: TestClient[Litestar]) -> None:
+    answer = client.post("/api/cart", json={"productId": "tea-tin", "qty": 3})
+    assert answer.status_code == 201, answer.text
+    stored = client.get("/api/cart").json()
+    assert answer.json()["items"] == stored["items"] and answer.json()["totals"] == stored["totals"]
+    assert [item["qty"] for item in stored["items"]] == [3]
+
+
 @pytest.mark.sqlite_only
 def test_a_database_locked_by_another_writer_is_a_503_and_changes_nothing(
     app: Litestar, shopper: Shopper, client: TestClient[Litestar]

@@ -95,7 +95,7 @@ async def add(request: Request) -> dict[str, Any]:
     def work(v: Visit) -> dict[str, Any]:
         _product, variant, _name = catalog.resolve_variant(v.conn, product_id, variant_id)
         result = add_to_cart(v, variant, quantity)
-        return {**cart_json(load_cart(v), settings.currency), "message": result.message}
+        return {**cart_json(result.cart or load_cart(v), settings.currency), "message": result.message}
 
     return await visit(request, work, write=True)
 

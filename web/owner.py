@@ -55,15 +55,19 @@ def cart_for_writing(v: Visit, owner: Owner) -> int:
 def add_to_cart(v: Visit, variant_id: int, quantity: int, product_slug: str | None = None) -> cart.AddResult:
     """Add to the owner's cart; a cart that went missing under a live session is found or made again."""
     limit = v.settings.max_line_quantity
+
+    def add() -> cart.AddResult:
+        owner = resolve_owner(v)
+        # Only a guest's cart is surely new and empty when it is made; a user's may exist already.
+        new_cart = owner.cart_id is None and owner.user_id is None
+        cart_id = cart_for_writing(v, owner)
+        return cart.add(v.conn, cart_id, variant_id, quantity, limit, v.now, product_slug, new_cart=new_cart)
+
     try:
-        result = cart.add(
-            v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug
-        )
+        result = add()
     except cart.CartMissing:
         v.session.pop("cart_id")
-        result = cart.add(
-            v.conn, cart_for_writing(v, resolve_owner(v)), variant_id, quantity, limit, v.now, product_slug
-        )
+        result = add()
     v.metrics.cart_adds.inc()
     if result.added < result.requested:
         v.metrics.cart_clamps.inc()

@@ -123,7 +123,7 @@ async def add_item(request: Request) -> Response[str]:
 
     def work(v: Visit) -> dict[str, Any]:
         result = add_to_cart(v, variant_id, quantity, product_slug)
-        view = load_cart(v)
+        view = result.cart or load_cart(v)
         if not is_htmx(request):
             v.session.flash(result.message, "success" if result.added else "info")
             return {}

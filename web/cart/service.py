@@ -71,6 +71,9 @@ class AddResult:
     added: int
     quantity: int
     stock: int
+    # The whole cart after the add when the add went into a cart made in this same transaction:
+    # its one line is the line just written, so it needs no reading back.
+    cart: CartView | None = None
 
     @property
     def message(self) -> str:
@@ -118,7 +121,9 @@ ADD_CHECK = Prepared(
         variants.c.stock,
         variants.c.label,
         products.c.name,
+        variants.c.price_cents,
         products.c.slug,
+        products.c.image,
         products.c.active,
         select(cart_lines.c.quantity)
         .where(cart_lines.c.cart_id == bindparam("cart_id"), cart_lines.c.variant_id == variants.c.id)
@@ -153,7 +158,7 @@ def add_upsert(dialect: str) -> Prepared:
             bindparam("now", type_=Integer),
         ).where(variants.c.id == bindparam("variant_id"), variants.c.stock > 0),
     )
-    return Prepared(add_to_line(insert, limit, bindparam("now")).returning(cart_lines.c.quantity))
+    return Prepared(add_to_line(insert, limit, bindparam("now")).returning(cart_lines.c.id, cart_lines.c.quantity))
 
 
 def _title(name: str, label: str) -> str:
@@ -206,8 +211,14 @@ def add(
     max_quantity: int,
     now: int,
     product_slug: str | None = None,
+    *,
+    new_cart: bool = False,
 ) -> AddResult:
-    """Add in one atomic upsert that sums and clamps in the statement, so concurrent adds never lose one."""
+    """Add in one atomic upsert that sums and clamps in the statement, so concurrent adds never lose one.
+
+    `new_cart` says the cart was created in this transaction and is empty: the result then carries
+    the whole cart, which is the one line written here.
+    """
     row = ADD_CHECK.first(conn, cart_id=cart_id, variant_id=variant_id)
     if row is None or not row.active:
         raise NotFound("That product is not available.")
@@ -228,12 +239,17 @@ def add(
     if row.in_cart is not None and row.in_cart >= limit:
         return AddResult(title, quantity, 0, limit, row.stock)
 
-    after = add_upsert(conn.dialect.name).scalar(
+    stored = add_upsert(conn.dialect.name).first(
         conn, cart_id=cart_id, variant_id=variant_id, quantity=quantity, max_quantity=max_quantity, now=now
     )
-    if after is None:
+    if stored is None:
         raise Conflict(f"Sorry, {title} has just sold out.")
-    return AddResult(title, quantity, max(after - before, 0), after, row.stock)
+    after = stored.quantity
+    view = None
+    if new_cart:
+        line = Line(stored.id, variant_id, row.slug, row.name, row.label, row.image, row.price_cents, after)
+        view = CartView([line])
+    return AddResult(title, quantity, max(after - before, 0), after, row.stock, view)
 
 
 def _line(conn: Connection, cart_id: int, line_id: int):  # type: ignore[no-untyped-def]
