@@ -367,7 +367,8 @@ class Server:
 
 
 def uvicorn_argv(app: str, port: int, *extra: str) -> list[str]:
-    """The shop's uvicorn options, access log off: one worker, default loop and HTTP (uvloop, httptools)."""
+    """The shop's uvicorn options, access log off: one worker, default loop and HTTP (uvloop, httptools)
+    unless `extra` picks another HTTP parser."""
     return [
         PYTHON,
         "-m",
@@ -670,8 +671,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="S",
         help="before each measurement, wait up to S seconds until other processes leave the CPUs idle",
     )
+    parser.add_argument(
+        "--http",
+        choices=("auto", "h11"),
+        default="auto",
+        help="uvicorn's HTTP parser for both servers: auto (httptools, installed with the shop) or h11, the "
+        "pure-Python parser, which DESIGN.md section 8's figures were measured with (its bare route: ~6,700 req/s)",
+    )
     parser.add_argument("--show-sql", action="store_true", help="print the statements behind each SQL count")
     args = parser.parse_args(argv)
+    if args.shop_cli and args.http != "auto":
+        parser.error("--http applies to uvicorn as the benchmark starts it; `python -m web serve` keeps its own")
     rounds = args.rounds or (1 if args.quick else 3)
     duration = args.duration or (5.0 if args.quick else 15.0)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
@@ -711,7 +721,7 @@ def run(
     bare_port, shop_port = free_port(), free_port()
     bare = Server(
         "bare Litestar app",
-        uvicorn_argv("bare_app:app", bare_port, "--app-dir", str(BENCH_DIR)),
+        uvicorn_argv("bare_app:app", bare_port, "--app-dir", str(BENCH_DIR), "--http", args.http),
         dict(os.environ),
         bare_port,
         tmp / "bare.log",
@@ -721,7 +731,7 @@ def run(
         shop_argv = [PYTHON, "-m", "web", "serve", "--workers", "1"]
         shop_env = {**env, "HOST": HOST, "PORT": str(shop_port)}
     else:
-        shop_argv = uvicorn_argv("web.app:create_app", shop_port, "--factory")
+        shop_argv = uvicorn_argv("web.app:create_app", shop_port, "--factory", "--http", args.http)
         shop_env = env
     shop_server = Server("shop", shop_argv, shop_env, shop_port, tmp / "shop.log", "/products/test-1")
     for server in (bare, shop_server):
@@ -729,7 +739,7 @@ def run(
         server.start()
     shop = Shop(shop_server, settings.cookie_name)
     how = "`python -m web serve`" if args.shop_cli else "uvicorn, access log off"
-    how += f", APP_ENV={settings.app_env}"
+    how += f", APP_ENV={settings.app_env}, HTTP parser for both: {'httptools' if args.http == 'auto' else 'h11'}"
     print(f"servers: bare on :{bare_port}, shop on :{shop_port} ({how}); SQLite at {db_path}")
 
     # The cart page's shopper: three lines, the same products the add load rotates over.
