@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 import pytest
-from litestar import Litestar
+from litestar import Litestar, Response, get
 from litestar.testing import TestClient
 
 from tests.conftest import BASE_URL, Shopper, sql, variant_id
@@ -467,6 +467,21 @@ def test_every_response_has_a_strict_content_security_policy(stocked: Shopper) -
         directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
         assert directives.get("script-src") == "'self'", name
         assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, name
+
+
+def test_the_site_wide_headers_replace_any_a_response_sets_itself(app: Litestar) -> None:
+    """One value per header, the site's: a handler cannot weaken the frame or cache policy by accident."""
+
+    @get("/own-headers", sync_to_thread=False)
+    def own_headers() -> Response[str]:
+        return Response("x", headers={"X-Frame-Options": "SAMEORIGIN", "Cache-Control": "public"})
+
+    app.register(own_headers)
+    with TestClient(app, base_url=BASE_URL) as client:
+        response = client.get("/own-headers")
+    assert response.headers.get_list("x-frame-options") == ["DENY"]
+    assert response.headers.get_list("cache-control") == ["public"]  # no session here, so not no-store
+    assert len(response.headers.get_list("content-security-policy")) == 1
 
 
 def test_no_page_has_inline_script(stocked: Shopper) -> None:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 
 from litestar import Litestar
-from litestar.datastructures import MutableScopeHeaders
 from litestar.static_files import create_static_files_router
 from litestar.types import Message, Scope
 
@@ -33,6 +32,11 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
+# The same as raw header pairs, and the names before_send sets, which replace any a response had.
+SECURITY_HEADER_PAIRS = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
+NO_STORE = (b"cache-control", b"no-store")
+SECURITY_NAMES = {name for name, _value in SECURITY_HEADER_PAIRS}
+SESSION_NAMES = SECURITY_NAMES | {NO_STORE[0]}
 
 
 def session_cookie(settings: Settings, session: Session) -> str:
@@ -63,15 +67,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
     async def before_send(message: Message, scope: Scope) -> None:
         if message["type"] != "http.response.start":
             return
-        headers = MutableScopeHeaders.from_message(message)
-        for name, value in SECURITY_HEADERS.items():
-            headers[name] = value
+        # Raw pairs rather than a headers object: this runs on every response (bench/README.md).
         session: Session | None = scope.get("state", {}).get("session")
-        if session is None:
-            return
-        headers["cache-control"] = "no-store"
-        if session.issued:
-            headers.add("set-cookie", session_cookie(settings, session))
+        ours = SECURITY_NAMES if session is None else SESSION_NAMES
+        headers = [pair for pair in message.get("headers", ()) if pair[0].lower() not in ours]
+        headers.extend(SECURITY_HEADER_PAIRS)
+        if session is not None:
+            headers.append(NO_STORE)
+            if session.issued:
+                headers.append((b"set-cookie", session_cookie(settings, session).encode("latin-1")))
+        message["headers"] = headers
 
     app = Litestar(
         route_handlers=[

@@ -232,10 +232,11 @@ class Database:
                 raise
 
     def serialise(self, conn: Connection, key: str) -> None:
-        """Make this transaction the only writer for `key` (a session) until it ends.
+        """Make this transaction the only writer for `key` (a session ID) until it ends.
 
-        SQLite already has one writer at a time; PostgreSQL takes a transaction-scoped advisory lock,
-        which works whichever store holds the sessions.
+        SQLite already has one writer at a time, so there is nothing to do. PostgreSQL takes a
+        transaction-scoped advisory lock numbered by a hash of the key, which works whichever store
+        holds the sessions.
         """
         if not self.is_sqlite:
             number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)

@@ -19,7 +19,7 @@ from sqlalchemy import Connection
 from web.db import Database
 from web.metrics import Metrics
 from web.problems import Forbidden
-from web.sessions import Session, SessionStore, session_key
+from web.sessions import Session, SessionStore
 from web.settings import Settings
 
 T = TypeVar("T")
@@ -67,7 +67,7 @@ class Shop:
 def check_origin(request: Request) -> None:
     """Refuse unsafe requests that a browser says come from another site."""
     origin = request.headers.get("origin")
-    expected = f"{request.url.scheme}://{request.headers.get('host', '')}"
+    expected = f"{request.scope['scheme']}://{request.headers.get('host', '')}"
     fetch_site = request.headers.get("sec-fetch-site")
     if (origin is not None and origin != expected) or (fetch_site is not None and fetch_site not in SAFE_FETCH_SITES):
         request.app.state.shop.metrics.csrf_rejections.inc()
@@ -105,7 +105,7 @@ async def visit(
             # requests of one shopper cannot both create a cart or overwrite each other's changes.
             with shop.db.write(conn):
                 if session_id:
-                    shop.db.serialise(conn, session_key(session_id))
+                    shop.db.serialise(conn, session_id)
                 session = checked(conn)
                 result = work(Visit(conn, session, shop.settings, shop.db, now, shop.metrics, in_write=True))
                 shop.sessions.save(conn, session)
@@ -114,7 +114,7 @@ async def visit(
         result = work(Visit(conn, session, shop.settings, shop.db, now, shop.metrics))
         if session.changed and not session.is_new:
             with shop.db.write(conn):
-                shop.db.serialise(conn, session_key(session.id))
+                shop.db.serialise(conn, session.id)
                 shop.sessions.save(conn, session, merge=True)
         else:
             shop.sessions.save(conn, session)
