@@ -53,6 +53,16 @@ def test_a_partial_needs_hashable_values(app: Litestar, settings: Settings, tmp_
         out.env.from_string("{{ partial('p.html', names=names) }}").render(names=["Tea"])
 
 
+def test_a_type_error_inside_a_partial_is_not_blamed_on_its_values(
+    app: Litestar, settings: Settings, tmp_path: Path
+) -> None:
+    """A slip in the template (here a list used as a dict key) keeps its own message."""
+    out = renderer(app, settings, tmp_path, **{"p.html": "{{ [name] in {} }}"})
+    with pytest.raises(TypeError, match="unhashable") as raised:
+        out.env.from_string("{{ partial('p.html', name='Tea') }}").render()
+    assert "partial(" not in str(raised.value)
+
+
 def test_an_edited_partial_is_shown_at_once_in_development(app: Litestar, settings: Settings, tmp_path: Path) -> None:
     assert not settings.production
     out = renderer(app, settings, tmp_path, **{"p.html": "old {{ n }}"})

@@ -73,9 +73,12 @@ class Renderer:
         try:
             return self._partials(template, tuple(values.items()))
         except TypeError as error:
-            if "unhashable" not in str(error):
-                raise
-            raise TypeError(f"partial({name!r}): every value must be hashable ({error})") from None
+            # Only when the values are the cause: a TypeError from rendering passes through as it is.
+            try:
+                hash(tuple(values.values()))
+            except TypeError:
+                raise TypeError(f"partial({name!r}): every value must be hashable ({error})") from None
+            raise
 
     @staticmethod
     def _render_partial(template: Template, values: tuple[tuple[str, Any], ...]) -> Markup:
