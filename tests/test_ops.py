@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
+import re
 import time
 from collections.abc import Iterator
 
@@ -93,21 +93,34 @@ def test_metrics_count_what_happens(ops_app: Litestar) -> None:
 
 
 def test_one_json_log_line_per_request_without_secrets(
-    shopper: Shopper, app: Litestar, caplog: pytest.LogCaptureFixture
+    shopper: Shopper, app: Litestar, capsys: pytest.CaptureFixture[str]
 ) -> None:
     register(app, "log@example.com")
-    with caplog.at_level(logging.INFO, logger="storefront.access"):
-        caplog.clear()
-        shopper.visit("/")
-        login(shopper, "log@example.com")
-        response = shopper.client.get("/nope", headers={"X-Request-ID": "abc-123"})
-    lines = [json.loads(record.getMessage()) for record in caplog.records if record.name == "storefront.access"]
+    capsys.readouterr()
+    shopper.visit("/")
+    login(shopper, "log@example.com")
+    response = shopper.client.get("/nope", headers={"X-Request-ID": "abc-123"})
+    logged = capsys.readouterr().err
+    lines = [json.loads(line) for line in logged.splitlines()]
     assert [line["route"] for line in lines] == ["catalog.index", "accounts.login_submit", "-"]
     assert lines[-1]["status"] == 404 and lines[-1]["request_id"] == "abc-123"
     assert response.headers["x-request-id"] == "abc-123"
     assert all(len(line["session"]) in (1, 12) and line["duration_ms"] >= 0 for line in lines)
-    logged = "\n".join(record.getMessage() for record in caplog.records)
+    assert [line["method"] for line in lines] == ["GET", "POST", "GET"] and lines[0]["path"] == "/"
     assert shopper.session_cookie not in logged and PASSWORD not in logged and shopper.csrf not in logged
+
+
+def test_the_log_line_encodes_what_the_client_chose(
+    client: TestClient[Litestar], capsys: pytest.CaptureFixture[str]
+) -> None:
+    capsys.readouterr()
+    first = client.get('/nope/"quoted"\\ \u00e9\u202e', headers={"X-Request-ID": 'bad"id'})
+    second = client.get("/nope")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert lines[0]["path"] == '/nope/"quoted"\\ \u00e9\u202e'
+    generated = [first.headers["x-request-id"], second.headers["x-request-id"]]
+    assert [line["request_id"] for line in lines] == generated
+    assert generated[0] != generated[1] and all(re.fullmatch(r"[0-9a-f]{16}", rid) for rid in generated)
 
 
 def test_forwarded_headers_count_only_from_a_trusted_proxy(settings: Settings) -> None:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 
 from litestar import Litestar
 from litestar.static_files import create_static_files_router
-from litestar.types import Message, Scope
 
 from web import api
 from web.accounts.routes import router as accounts_router
@@ -15,7 +15,7 @@ from web.catalog.routes import router as catalog_router
 from web.db import Database, DatabaseUnavailable, check_migrated
 from web.errors import EXCEPTION_HANDLERS
 from web.metrics import Metrics
-from web.ops import observe
+from web.ops import AccessLog, observe
 from web.ops import router as ops_router
 from web.pages import Renderer
 from web.sessions import Session, session_store
@@ -32,7 +32,7 @@ SECURITY_HEADERS = {
     "referrer-policy": "same-origin",
     "x-frame-options": "DENY",
 }
-# The same as raw header pairs, and the names before_send sets, which replace any a response had.
+# The same as raw header pairs, and the names finish_headers sets, which replace any a response had.
 SECURITY_HEADER_PAIRS = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 NO_STORE = (b"cache-control", b"no-store")
 SECURITY_NAMES = {name for name, _value in SECURITY_HEADER_PAIRS}
@@ -64,19 +64,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
         raise
     shop = Shop(settings, db, session_store(settings), Metrics())
 
-    async def before_send(message: Message, scope: Scope) -> None:
-        if message["type"] != "http.response.start":
-            return
-        # Raw pairs rather than a headers object: this runs on every response (bench/README.md).
-        session: Session | None = scope.get("state", {}).get("session")
+    def finish_headers(headers: Iterable[tuple[bytes, bytes]], session: Session | None) -> list[tuple[bytes, bytes]]:
+        """The site's headers on every response, replacing any it set itself; for a session's pages
+        `Cache-Control: no-store`, and the cookie when the session ID is new."""
         ours = SECURITY_NAMES if session is None else SESSION_NAMES
-        headers = [pair for pair in message.get("headers", ()) if pair[0].lower() not in ours]
-        headers.extend(SECURITY_HEADER_PAIRS)
+        finished = [pair for pair in headers if pair[0].lower() not in ours]
+        finished.extend(SECURITY_HEADER_PAIRS)
         if session is not None:
-            headers.append(NO_STORE)
+            finished.append(NO_STORE)
             if session.issued:
-                headers.append((b"set-cookie", session_cookie(settings, session).encode("latin-1")))
-        message["headers"] = headers
+                finished.append((b"set-cookie", session_cookie(settings, session).encode("latin-1")))
+        return finished
 
     app = Litestar(
         route_handlers=[
@@ -88,7 +86,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
-        before_send=[before_send],
         request_max_body_size=settings.max_body_bytes,
         on_shutdown=[db.dispose],
         debug=settings.debug,
@@ -97,13 +94,14 @@ def create_app(settings: Settings | None = None) -> Litestar:
     app.state.shop = shop
     app.state.renderer = Renderer(settings, app)
     app.state.metrics = shop.metrics
-    observe(app, settings, shop.metrics)
+    app.state.access_log = AccessLog()
+    observe(app, settings, shop.metrics, finish_headers, app.state.access_log)
     configure_logging()
     return app
 
 
 def configure_logging() -> None:
-    """Application and access logs to standard error, one line each; access lines are JSON."""
+    """Application logs to standard error, one line each (the JSON access lines are web/ops.py's AccessLog)."""
     logger = logging.getLogger("storefront")
     logger.setLevel(logging.INFO)
     if not logger.handlers:

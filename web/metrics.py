@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+# Methods a client may send are many; beyond these they share one label, so clients cannot grow the series.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class Metrics:
@@ -31,6 +34,16 @@ class Metrics:
         )
         self.csrf_rejections = self._counter("csrf_rejections", "Unsafe requests refused by the CSRF checks")
         self.login_throttled = self._counter("login_throttled", "Login attempts refused by the throttle")
+
+        self._latency: dict[tuple[str, str, int], Any] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """Count one answered request in the latency histogram; its labelled series is looked up once."""
+        key = (route, method if method in METHODS else "OTHER", status)
+        series = self._latency.get(key)
+        if series is None:
+            series = self._latency[key] = self.requests.labels(key[0], key[1], str(status))
+        series.observe(seconds)
 
     def _counter(self, name: str, documentation: str) -> Counter:
         return Counter(f"storefront_{name}", documentation, registry=self.registry)

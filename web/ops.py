@@ -3,13 +3,15 @@ X-Forwarded-* from a trusted proxy. None of these routes ever creates a session.
 
 from __future__ import annotations
 
+import itertools
 import json
-import logging
 import os
 import re
 import secrets
+import sys
 import time
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TextIO
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.enums import MediaType, ScopeType
@@ -21,7 +23,6 @@ from web.sessions import Session, short_hash
 from web.settings import Settings
 from web.visit import Shop
 
-access_log = logging.getLogger("storefront.access")
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -76,14 +77,68 @@ def apply_forwarded(scope: HTTPScope) -> None:
         scope["scheme"] = proto
 
 
-def observe(app: Litestar, settings: Settings, metrics: Metrics) -> None:
-    """Wrap the app's request handling: proxy headers, request id, one JSON log line, latency metric.
+class AccessLog:
+    """One JSON line per request, on `stream` (standard error when None, looked up at each write).
 
-    Wraps Litestar's own ASGI handler (after its before_send hooks), so unmatched routes and
-    errors are logged and measured too.
+    Written directly rather than through `logging`: a log record and its handler chain cost more
+    than Litestar takes for a whole bare request (bench/README.md). Every value a client chose is
+    encoded by json.dumps; the request id and session hash are checked or generated characters.
+    """
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self.stream = stream
+
+    def write(
+        self,
+        request_id: str,
+        method: str,
+        path: str,
+        route: str,
+        status: int,
+        seconds: float,
+        session: str,
+        client: str,
+    ) -> None:
+        dumps = json.dumps
+        line = (
+            f'{{"request_id":"{request_id}","method":{dumps(method)},"path":{dumps(path)},"route":{dumps(route)},'
+            f'"status":{status},"duration_ms":{round(seconds * 1000, 2)},"session":"{session}",'
+            f'"client":{dumps(client)}}}\n'
+        )
+        (self.stream or sys.stderr).write(line)
+
+
+class RequestIds:
+    """Ids for requests that bring none: a random prefix per process and a counter, unique across
+    workers and restarts without a system call per request."""
+
+    def __init__(self) -> None:
+        self.prefix = secrets.token_hex(4)
+        self.counter = itertools.count()
+
+    def __call__(self, headers: Iterable[tuple[bytes, bytes]]) -> str:
+        """The client's or proxy's X-Request-ID when it is a plain token, else a new id."""
+        for name, value in headers:
+            if name == b"x-request-id":
+                sent = value.decode("latin-1")
+                if REQUEST_ID.fullmatch(sent):
+                    return sent
+                break
+        return f"{self.prefix}{next(self.counter):08x}"
+
+
+FinishHeaders = Callable[[Iterable[tuple[bytes, bytes]], Session | None], list[tuple[bytes, bytes]]]
+
+
+def observe(app: Litestar, settings: Settings, metrics: Metrics, finish_headers: FinishHeaders, log: AccessLog) -> None:
+    """Wrap the app's request handling: proxy headers, the response's final headers (the site's,
+    the session cookie, the request id), one JSON log line and the latency metric.
+
+    Wraps Litestar's own ASGI handler, so unmatched routes and errors are logged and measured too.
     """
     inner: ASGIApp = app.asgi_handler
     trusted = set(settings.trusted_proxies)
+    request_ids = RequestIds()
 
     async def handler(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -92,43 +147,39 @@ def observe(app: Litestar, settings: Settings, metrics: Metrics) -> None:
         client = scope.get("client")
         if client and client[0] in trusted:
             apply_forwarded(scope)
+            client = scope.get("client")
         started = time.perf_counter()
-        sent_id = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        request_id = sent_id if REQUEST_ID.fullmatch(sent_id) else secrets.token_hex(8)
+        request_id = request_ids(scope["headers"])
         status = 500
 
-        async def send_with_id(message: Message) -> None:
+        async def finish(message: Message) -> None:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", request_id.encode())]
+                headers = finish_headers(message.get("headers", ()), scope["state"].get("session"))
+                headers.append((b"x-request-id", request_id.encode()))
+                message["headers"] = headers
             await send(message)
 
         try:
-            await inner(scope, receive, send_with_id)
+            await inner(scope, receive, finish)
         finally:
-            duration = time.perf_counter() - started
+            seconds = time.perf_counter() - started
             handler_ = scope.get("route_handler")
             route = getattr(handler_, "name", None) or ("static" if scope["path"].startswith("/static/") else "-")
-            session: Session | None = scope.get("state", {}).get("session")
-            metrics.requests.labels(route, scope["method"], str(status)).observe(duration)
+            session: Session | None = scope["state"].get("session")
+            metrics.observe_request(route, scope["method"], status, seconds)
             if session is not None and session.issued:
                 (metrics.session_rotations if session.rotated else metrics.sessions_created).inc()
-            if access_log.isEnabledFor(logging.INFO):
-                access_log.info(
-                    json.dumps(
-                        {
-                            "request_id": request_id,
-                            "method": scope["method"],
-                            "path": scope["path"],
-                            "route": route,
-                            "status": status,
-                            "duration_ms": round(duration * 1000, 2),
-                            "session": short_hash(session.id) if session else "-",
-                            "client": client[0] if (client := scope.get("client")) else "-",
-                        },
-                        separators=(",", ":"),
-                    )
-                )
+            log.write(
+                request_id,
+                scope["method"],
+                scope["path"],
+                route,
+                status,
+                seconds,
+                short_hash(session.id) if session else "-",
+                client[0] if client else "-",
+            )
 
     app.asgi_handler = handler
