@@ -57,9 +57,18 @@ class Renderer:
         self.env.globals["max_line_quantity"] = settings.max_line_quantity
         self.env.globals["partial"] = self.partial
         self._partials = lru_cache(maxsize=PARTIALS_KEPT)(self._render_partial)
+        # In production templates never change, so each is looked up once (Jinja's own cache takes a lock).
+        self._templates: dict[str, Template] = {}
+        self._keep_templates = settings.production
+
+    def _template(self, name: str) -> Template:
+        template = self.env.get_template(name)
+        if self._keep_templates:
+            self._templates[name] = template
+        return template
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
-        return self.env.get_template(name).render(context)
+        return (self._templates.get(name) or self._template(name)).render(context)
 
     def partial(self, name: str, /, **values: Any) -> Markup:
         """A partial rendered from `values` and the globals alone, so the same values give the same
@@ -69,7 +78,7 @@ class Renderer:
         values, which must be hashable. A name the partial uses but was not given is an error, as
         anywhere else, so the key cannot miss anything the HTML depends on.
         """
-        template = self.env.get_template(name)
+        template = self._templates.get(name) or self._template(name)
         try:
             return self._partials(template, tuple(values.items()))
         except TypeError as error:
@@ -145,10 +154,9 @@ def page(request: Request, template: str, context: Mapping[str, Any], status: in
     return html(renderer(request).render(template, {**context, "request_path": current_path(request)}), status)
 
 
-def fragments(request: Request, *parts: tuple[str, Mapping[str, Any]], status: int = 200) -> Response[str]:
-    """Several partials in one htmx response: the target first, then out-of-band swaps."""
-    out, path = renderer(request), current_path(request)
-    return html("\n".join(out.render(name, {**context, "request_path": path}) for name, context in parts), status)
+def fragments(*parts: str) -> Response[str]:
+    """Several rendered partials in one htmx response: the target first, then out-of-band swaps."""
+    return html("\n".join(parts))
 
 
 def redirect_back(request: Request, target: str | None, fallback: str = "/") -> Response[str]:

@@ -13,22 +13,54 @@ from web import forms
 from web.cart import service as cart
 from web.catalog import service as catalog
 from web.owner import add_to_cart, resolve_owner
-from web.pages import current_path, fragments, is_htmx, layout, load_cart, page, redirect_back, sent_csrf_token
+from web.pages import (
+    Renderer,
+    current_path,
+    fragments,
+    is_htmx,
+    layout,
+    load_cart,
+    page,
+    redirect_back,
+    renderer,
+    sent_csrf_token,
+)
 from web.visit import Visit, visit
 
 CART_PATH = "/cart"
 PRODUCT_PATH = "/products/"
 ADD_STATUS = "catalog/partials/add_status.html"
+BADGE = "cart/partials/badge.html"
 DRAWER = "cart/partials/drawer.html"
 CONTENTS = "cart/partials/contents.html"
+IN_CART = "catalog/partials/in_cart.html"
+TOAST = "partials/toast.html"
 
 
-def product_page_parts(request: Request, context: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """On a product page, its "N of this in your cart" line, so it agrees with the badge after any edit."""
-    path = page_path(request)
-    if not path.startswith(PRODUCT_PATH):
-        return []
-    return [("catalog/partials/in_cart.html", {**context, "product_slug": path[len(PRODUCT_PATH) :].lower()})]
+class Page:
+    """The page an htmx request came from (HX-Current-URL), and how to render parts for it."""
+
+    def __init__(self, request: Request) -> None:
+        self.out: Renderer = renderer(request)
+        self.url = current_path(request)
+        self.path = self.url.split("?")[0]
+
+    def whole_cart(self) -> str:
+        """The partial that shows every line on this page: the drawer, or on the cart page, which has
+        no drawer, the page's contents."""
+        return CONTENTS if self.path == CART_PATH else DRAWER
+
+    def render(self, name: str, context: dict[str, Any], *, oob: bool) -> str:
+        return self.out.render(name, {**context, "oob": oob, "request_path": self.url})
+
+    def cart_parts(self, view: cart.CartView) -> list[str]:
+        """The badge, and on a product page its "N of this in your cart" line, so both agree with
+        the cart after any change."""
+        parts: list[str] = [self.out.partial(BADGE, count=view.count, oob=True)]
+        if self.path.startswith(PRODUCT_PATH):
+            slug = self.path[len(PRODUCT_PATH) :].lower()
+            parts.append(self.out.partial(IN_CART, held=view.quantity_of_product(slug), oob=True))
+        return parts
 
 
 def cart_response(
@@ -37,36 +69,26 @@ def cart_response(
     """After a cart change: a 303 back for plain forms, or the fragments htmx swaps in."""
     if not is_htmx(request):
         return redirect_back(request, next_path, CART_PATH)
-    oob = {**context, "oob": True}
-    parts: list[tuple[str, dict[str, Any]]] = []
-    if target:
-        parts.append((target, {**context, "oob": False}))
-    parts.append(("cart/partials/badge.html", oob))
-    if target != (whole_cart := whole_cart_part(request)):
-        parts.append((whole_cart, oob))
-    parts.extend(product_page_parts(request, oob))
+    here = Page(request)
+    parts: list[str] = []
+    if target == ADD_STATUS:
+        parts.append(here.out.partial(ADD_STATUS, message=context["message"], level=context["level"]))
+    elif target:
+        parts.append(here.render(target, context, oob=False))
+    if target != (whole_cart := here.whole_cart()):
+        parts.append(here.render(whole_cart, context, oob=True))
+    parts.extend(here.cart_parts(context["cart"]))
     # The add status already says what an add did; the toast is then emptied so nothing is read out twice.
     message = None if target == ADD_STATUS else context["message"]
-    parts.append(("partials/toast.html", {**oob, "message": message, "level": context["level"]}))
-    return fragments(request, *parts)
-
-
-def whole_cart_part(request: Request) -> str:
-    """The partial that shows every line on the shopper's page: the drawer, or on the cart page,
-    which has no drawer, the page's contents."""
-    return CONTENTS if page_path(request) == CART_PATH else DRAWER
-
-
-def page_path(request: Request) -> str:
-    """The path of the page the shopper is on, without its query."""
-    return current_path(request).split("?")[0]
+    parts.append(here.out.partial(TOAST, message=message, level=context["level"], oob=True))
+    return fragments(*parts)
 
 
 def edit_target(request: Request) -> str | None:
     """Which fragment a cart edit answers with: the drawer it came from, else the cart page's contents."""
     if request.headers.get("hx-target") == "cart-drawer":
         return DRAWER
-    return CONTENTS if page_path(request) == CART_PATH else None
+    return CONTENTS if current_path(request).split("?")[0] == CART_PATH else None
 
 
 async def change_cart(request: Request, change: Callable[[Visit, forms.MultiDict], tuple[str, str]]) -> Response[str]:
@@ -102,13 +124,8 @@ async def drawer(request: Request) -> Response[str]:
     if not is_htmx(request):
         return redirect_back(request, CART_PATH)
     context = await visit(request, layout)
-    oob = {**context, "oob": True}
-    return fragments(
-        request,
-        (whole_cart_part(request), {**context, "oob": False}),
-        ("cart/partials/badge.html", oob),
-        *product_page_parts(request, oob),
-    )
+    here = Page(request)
+    return fragments(here.render(here.whole_cart(), context, oob=False), *here.cart_parts(context["cart"]))
 
 
 @post("/cart/items", name="cart.add")
