@@ -15,8 +15,7 @@ from litestar.params import FromPath
 from web import forms
 from web.cart import service as cart
 from web.catalog import service as catalog
-from web.owner import add_to_cart, resolve_owner
-from web.pages import load_cart
+from web.owner import add_to_cart, load_cart, resolve_owner
 from web.problems import InvalidInput, Problem
 from web.sessions import short_hash
 from web.visit import Visit, check_origin, visit
@@ -95,7 +94,7 @@ async def add(request: Request) -> dict[str, Any]:
     def work(v: Visit) -> dict[str, Any]:
         _product, variant, _name = catalog.resolve_variant(v.conn, product_id, variant_id)
         result = add_to_cart(v, variant, quantity)
-        return {**cart_json(result.cart or load_cart(v), settings.currency), "message": result.message}
+        return {**cart_json(result.cart, settings.currency), "message": result.message}
 
     return await visit(request, work, write=True)
 

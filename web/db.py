@@ -25,7 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.functions import GenericFunction
-from sqlalchemy.sql.selectable import Select
+from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from web.settings import ROOT, Settings
 
@@ -72,7 +72,7 @@ class Prepared:
     costs far more. Either way rows have the statement's column names as attributes.
     """
 
-    def __init__(self, statement: Select[Any] | UpdateBase) -> None:
+    def __init__(self, statement: Select[Any] | CompoundSelect[Any] | UpdateBase) -> None:
         self.statement = statement
         columns = [column.key for column in getattr(statement, "exported_columns", ())]
         self.row: Any = namedtuple("Row", columns, rename=True) if columns else None

@@ -53,22 +53,39 @@ def cart_for_writing(v: Visit, owner: Owner) -> int:
 
 
 def add_to_cart(v: Visit, variant_id: int, quantity: int, product_slug: str | None = None) -> cart.AddResult:
-    """Add to the owner's cart; a cart that went missing under a live session is found or made again."""
+    """Add to the owner's cart; a cart that went missing under a live session is found or made again.
+
+    The result carries the cart after the add, settled as load_cart() settles it."""
     limit = v.settings.max_line_quantity
 
-    def add() -> cart.AddResult:
-        owner = resolve_owner(v)
-        # Only a guest's cart is surely new and empty when it is made; a user's may exist already.
-        new_cart = owner.cart_id is None and owner.user_id is None
-        cart_id = cart_for_writing(v, owner)
-        return cart.add(v.conn, cart_id, variant_id, quantity, limit, v.now, product_slug, new_cart=new_cart)
+    def add() -> tuple[int, cart.AddResult]:
+        cart_id = cart_for_writing(v, resolve_owner(v))
+        return cart_id, cart.add(v.conn, cart_id, variant_id, quantity, limit, v.now, product_slug)
 
     try:
-        result = add()
+        cart_id, result = add()
     except cart.CartMissing:
         v.session.pop("cart_id")
-        result = add()
+        cart_id, result = add()
     v.metrics.cart_adds.inc()
     if result.added < result.requested:
         v.metrics.cart_clamps.inc()
+    settle(v, cart_id, result.stale)
     return result
+
+
+def load_cart(v: Visit, owner: Owner | None = None) -> cart.CartView:
+    """The owner's cart as it may be bought now; stale lines are clamped in the database too."""
+    owner = owner or resolve_owner(v)
+    view, stale = cart.read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
+    if owner.cart_id is not None:
+        settle(v, owner.cart_id, stale)
+    return view
+
+
+def settle(v: Visit, cart_id: int, stale: bool) -> None:
+    """Store what the shopper is shown: lines read above their stock or the per-line limit are clamped."""
+    if stale:
+        v.metrics.cart_clamps.inc()
+        with v.writing():
+            cart.clamp_cart(v.conn, cart_id, v.settings.max_line_quantity, v.now)

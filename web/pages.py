@@ -18,7 +18,7 @@ from markupsafe import Markup
 
 from web.cart import service as cart
 from web.forms import safe_next
-from web.owner import Owner, resolve_owner
+from web.owner import load_cart
 from web.settings import Settings
 from web.visit import Visit
 
@@ -109,17 +109,6 @@ def current_path(request: Request) -> str:
         parts = urlsplit(current)
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
-
-
-def load_cart(v: Visit, owner: Owner | None = None) -> cart.CartView:
-    """The owner's cart as it may be bought now; stale lines are clamped in the database too."""
-    owner = owner or resolve_owner(v)
-    view, stale = cart.read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
-    if stale and owner.cart_id is not None:
-        v.metrics.cart_clamps.inc()
-        with v.writing():
-            cart.clamp_cart(v.conn, owner.cart_id, v.settings.max_line_quantity, v.now)
-    return view
 
 
 def layout(v: Visit, view: cart.CartView | None = None, *, flashes: bool = True) -> dict[str, Any]:

@@ -150,7 +150,7 @@ async def login_page(request: Request) -> Response[str]:
 
 @post("/login", name="accounts.login_submit")
 async def login_submit(request: Request) -> Response[str]:
-    form = await request.form()
+    form = await forms.read(request)
     next_path = safe_next(forms.one(form, "next", required=False), "/")
     raw_email = forms.one(form, "email", required=False) or ""
     values = {"email": raw_email[:254], "next": next_path}
@@ -177,7 +177,7 @@ async def register_page(request: Request) -> Response[str]:
 @post("/register", name="accounts.register_submit")
 async def register_submit(request: Request) -> Response[str]:
     """Create the account, and answer exactly alike whether or not the email was already registered."""
-    form = await request.form()
+    form = await forms.read(request)
     settings: Settings = request.app.state.shop.settings
     next_path = safe_next(forms.one(form, "next", required=False), "/")
     raw_email = forms.one(form, "email", required=False) or ""
@@ -202,7 +202,7 @@ async def register_submit(request: Request) -> Response[str]:
 
 @post("/logout", name="accounts.logout")
 async def logout(request: Request) -> Response[str]:
-    form = await request.form()
+    form = await forms.read(request)
 
     def work(v: Visit) -> None:
         end_session(v)
@@ -241,7 +241,7 @@ async def account_page(request: Request) -> Response[str]:
 @post("/account/password", name="accounts.change_password")
 async def change_password(request: Request) -> Response[str]:
     shop: Shop = request.app.state.shop
-    form = await request.form()
+    form = await forms.read(request)
     csrf = sent_csrf_token(request, form)
     current = forms.one(form, "current_password", required=False) or ""
     new = forms.one(form, "new_password", required=False)

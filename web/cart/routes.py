@@ -12,14 +12,13 @@ from litestar.params import FromPath
 from web import forms
 from web.cart import service as cart
 from web.catalog import service as catalog
-from web.owner import add_to_cart, resolve_owner
+from web.owner import add_to_cart, load_cart, resolve_owner
 from web.pages import (
     Renderer,
     current_path,
     fragments,
     is_htmx,
     layout,
-    load_cart,
     page,
     redirect_back,
     renderer,
@@ -97,7 +96,7 @@ async def change_cart(request: Request, change: Callable[[Visit, forms.MultiDict
     `change` does the edit and returns (message, level); the page's cart is read after it in the
     same transaction, so what the shopper sees is what was stored.
     """
-    form = await request.form()
+    form = await forms.read(request)
     next_path = forms.one(form, "next", required=False)
 
     def work(v: Visit) -> dict[str, Any]:
@@ -130,7 +129,7 @@ async def drawer(request: Request) -> Response[str]:
 
 @post("/cart/items", name="cart.add")
 async def add_item(request: Request) -> Response[str]:
-    form = await request.form()
+    form = await forms.read(request)
     product_slug = forms.one(form, "product", label="product")
     assert product_slug is not None
     variant_id = forms.identifier(form, "variant_id", "option")
@@ -140,7 +139,7 @@ async def add_item(request: Request) -> Response[str]:
 
     def work(v: Visit) -> dict[str, Any]:
         result = add_to_cart(v, variant_id, quantity, product_slug)
-        view = result.cart or load_cart(v)
+        view = result.cart
         if not is_htmx(request):
             v.session.flash(result.message, "success" if result.added else "info")
             return {}

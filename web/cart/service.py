@@ -10,7 +10,20 @@ from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, Integer, bindparam, delete, exists, literal, literal_column, select, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    bindparam,
+    delete,
+    exists,
+    literal,
+    literal_column,
+    null,
+    select,
+    true,
+    union_all,
+    update,
+)
 from sqlalchemy.sql.elements import ColumnClause
 
 from web.db import Prepared, dialect_insert, least
@@ -71,9 +84,9 @@ class AddResult:
     added: int
     quantity: int
     stock: int
-    # The whole cart after the add when the add went into a cart made in this same transaction:
-    # its one line is the line just written, so it needs no reading back.
-    cart: CartView | None = None
+    # The whole cart after the add, as read_cart() would show it, and whether stored lines need clamping to match.
+    cart: CartView
+    stale: bool
 
     @property
     def message(self) -> str:
@@ -116,23 +129,25 @@ CART_LINES = Prepared(
     .where(cart_lines.c.cart_id == bindparam("cart_id"))
     .order_by(cart_lines.c.id)
 )
-ADD_CHECK = Prepared(
-    select(
-        variants.c.stock,
-        variants.c.label,
-        products.c.name,
-        variants.c.price_cents,
-        products.c.slug,
-        products.c.image,
-        products.c.active,
-        select(cart_lines.c.quantity)
-        .where(cart_lines.c.cart_id == bindparam("cart_id"), cart_lines.c.variant_id == variants.c.id)
-        .scalar_subquery()
-        .label("in_cart"),
-        exists(select(carts.c.id).where(carts.c.id == bindparam("cart_id"))).label("cart_exists"),
-    )
-    .join(products)
-    .where(variants.c.id == bindparam("variant_id"))
+# What an add needs in one statement: the cart's lines as CART_LINES reads them, then one row for
+# the variant being added (`line` 0, no line id or quantity) saying whether the cart still exists.
+ADD_READ = Prepared(
+    union_all(
+        # Named with AS: SQLite orders a UNION by result names only.
+        select(literal_column("1").label("line"), *(c.label(c.key) for c in _LINE_COLUMNS), true().label("cart_exists"))
+        .select_from(cart_lines.join(variants).join(products))
+        .where(cart_lines.c.cart_id == bindparam("cart_id")),
+        select(
+            literal_column("0"),
+            null(),
+            variants.c.id,
+            null(),
+            *_LINE_COLUMNS[3:],
+            exists(select(carts.c.id).where(carts.c.id == bindparam("cart_id"))),
+        )
+        .select_from(variants.join(products))
+        .where(variants.c.id == bindparam("variant_id")),
+    ).order_by(literal_column("line").desc(), literal_column("id"))
 )
 
 
@@ -167,10 +182,14 @@ def _title(name: str, label: str) -> str:
 
 def read_cart(conn: Connection, cart_id: int | None, max_quantity: int) -> tuple[CartView, bool]:
     """The cart as the shopper may buy it now, and whether stored lines need clamping to match."""
-    view = CartView()
     if cart_id is None:
-        return view, False
-    rows = CART_LINES.all(conn, cart_id=cart_id)
+        return CartView(), False
+    return cart_view(CART_LINES.all(conn, cart_id=cart_id), max_quantity)
+
+
+def cart_view(rows: list[Any], max_quantity: int) -> tuple[CartView, bool]:
+    """Stored lines (CART_LINES' columns) as the shopper may buy them now, and whether any needs clamping."""
+    view = CartView()
     stale = False
     for row in rows:
         title = _title(row.name, row.label)
@@ -211,15 +230,15 @@ def add(
     max_quantity: int,
     now: int,
     product_slug: str | None = None,
-    *,
-    new_cart: bool = False,
 ) -> AddResult:
     """Add in one atomic upsert that sums and clamps in the statement, so concurrent adds never lose one.
 
-    `new_cart` says the cart was created in this transaction and is empty: the result then carries
-    the whole cart, which is the one line written here.
+    The cart is read before the upsert, in the same statement as the variant, and the result
+    carries it as it is after the add: the read lines with the upserted one's stored quantity.
+    Call inside the write transaction, which no other writer of this cart shares (DESIGN.md §8).
     """
-    row = ADD_CHECK.first(conn, cart_id=cart_id, variant_id=variant_id)
+    rows = ADD_READ.all(conn, cart_id=cart_id, variant_id=variant_id)
+    row = rows[-1] if rows and rows[-1].line == 0 else None
     if row is None or not row.active:
         raise NotFound("That product is not available.")
     if product_slug is not None and row.slug != product_slug.lower():
@@ -234,10 +253,12 @@ def add(
     title = _title(row.name, row.label)
     if row.stock == 0:
         raise Conflict(f"Sorry, {title} is sold out.")
+    view, stale = cart_view(rows[:-1], max_quantity)
+    in_cart = next((line.quantity for line in rows[:-1] if line.variant_id == variant_id), None)
     limit = min(row.stock, max_quantity)
-    before = min(row.in_cart or 0, limit)
-    if row.in_cart is not None and row.in_cart >= limit:
-        return AddResult(title, quantity, 0, limit, row.stock)
+    before = min(in_cart or 0, limit)
+    if in_cart is not None and in_cart >= limit:
+        return AddResult(title, quantity, 0, limit, row.stock, view, stale)
 
     stored = add_upsert(conn.dialect.name).first(
         conn, cart_id=cart_id, variant_id=variant_id, quantity=quantity, max_quantity=max_quantity, now=now
@@ -245,11 +266,13 @@ def add(
     if stored is None:
         raise Conflict(f"Sorry, {title} has just sold out.")
     after = stored.quantity
-    view = None
-    if new_cart:
-        line = Line(stored.id, variant_id, row.slug, row.name, row.label, row.image, row.price_cents, after)
-        view = CartView([line])
-    return AddResult(title, quantity, max(after - before, 0), after, row.stock, view)
+    line = Line(stored.id, variant_id, row.slug, row.name, row.label, row.image, row.price_cents, after)
+    at = next((i for i, shown in enumerate(view.lines) if shown.id == line.id), None)
+    if at is None:
+        view.lines.append(line)
+    else:
+        view.lines[at] = line
+    return AddResult(title, quantity, max(after - before, 0), after, row.stock, view, stale)
 
 
 def _line(conn: Connection, cart_id: int, line_id: int):  # type: ignore[no-untyped-def]
