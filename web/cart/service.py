@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from operator import attrgetter
+from typing import Any, NamedTuple
 
 from sqlalchemy import (
     Connection,
@@ -40,8 +41,10 @@ class CartMissing(NotFound):
     """The cart the session pointed at no longer exists (purged by housekeeping)."""
 
 
-@dataclass(frozen=True)
-class Line:
+class Line(NamedTuple):
+    """One cart line as the shopper sees it. A tuple: hashed and made in C, which matters because
+    partial() keys each rendered line by it (web/pages.py)."""
+
     id: int
     variant_id: int
     product_slug: str
@@ -129,12 +132,12 @@ CART_LINES = Prepared(
     .where(cart_lines.c.cart_id == bindparam("cart_id"))
     .order_by(cart_lines.c.id)
 )
-# What an add needs in one statement: the cart's lines as CART_LINES reads them, then one row for
-# the variant being added (`line` 0, no line id or quantity) saying whether the cart still exists.
+# What an add needs in one statement: the cart's lines as CART_LINES reads them (in no particular
+# order; add() sorts them, cheaper than SQLite's sorter), and one row for the variant being added
+# (`line` 0, no line id or quantity) saying whether the cart still exists.
 ADD_READ = Prepared(
     union_all(
-        # Named with AS: SQLite orders a UNION by result names only.
-        select(literal_column("1").label("line"), *(c.label(c.key) for c in _LINE_COLUMNS), true().label("cart_exists"))
+        select(literal_column("1").label("line"), *_LINE_COLUMNS, true().label("cart_exists"))
         .select_from(cart_lines.join(variants).join(products))
         .where(cart_lines.c.cart_id == bindparam("cart_id")),
         select(
@@ -147,7 +150,7 @@ ADD_READ = Prepared(
         )
         .select_from(variants.join(products))
         .where(variants.c.id == bindparam("variant_id")),
-    ).order_by(literal_column("line").desc(), literal_column("id"))
+    )
 )
 
 
@@ -238,7 +241,7 @@ def add(
     Call inside the write transaction, which no other writer of this cart shares (DESIGN.md §8).
     """
     rows = ADD_READ.all(conn, cart_id=cart_id, variant_id=variant_id)
-    row = rows[-1] if rows and rows[-1].line == 0 else None
+    row = next((row for row in rows if not row.line), None)
     if row is None or not row.active:
         raise NotFound("That product is not available.")
     if product_slug is not None and row.slug != product_slug.lower():
@@ -253,8 +256,9 @@ def add(
     title = _title(row.name, row.label)
     if row.stock == 0:
         raise Conflict(f"Sorry, {title} is sold out.")
-    view, stale = cart_view(rows[:-1], max_quantity)
-    in_cart = next((line.quantity for line in rows[:-1] if line.variant_id == variant_id), None)
+    stored_lines = sorted((line for line in rows if line.line), key=attrgetter("id"))
+    view, stale = cart_view(stored_lines, max_quantity)
+    in_cart = next((line.quantity for line in stored_lines if line.variant_id == variant_id), None)
     limit = min(row.stock, max_quantity)
     before = min(in_cart or 0, limit)
     if in_cart is not None and in_cart >= limit:
