@@ -1,17 +1,20 @@
 """Storefront benchmark: the shop's hot paths next to a bare Litestar route, same server, same load.
 
-    .venv/bin/python bench/bench.py            # 3 interleaved rounds of 15 s, medians
-    .venv/bin/python bench/bench.py --quick    # 1 round of 5 s (`make bench-quick`)
+    .venv/bin/python bench/bench.py            # both HTTP parsers, 3 interleaved rounds of 15 s each, medians
+    .venv/bin/python bench/bench.py --quick    # 1 round of 5 s per parser (`make bench-quick`)
 
 What it does (bench/README.md has the reasoning):
 1. Counts SQL statements per request in-process (TestClient + `db.statements`).
-2. Serves bench/bare_app.py and the shop (migrated temp SQLite DB with the demo catalogue), each
-   with uvicorn, one worker, access log off, log level warning.
+2. For each of uvicorn's HTTP parsers (h11, then httptools; `--http` picks one), serves
+   bench/bare_app.py, the shop (migrated temp SQLite DB with the demo catalogue) and
+   bench/floor_app.py (the add's form and SQL on the shop's database, nothing rendered), each with
+   uvicorn, one worker, access log off, log level warning.
 3. Loads them with wrk (-t2 -c8, --latency) in interleaved rounds: bare GET, htmx add-to-cart
    (a Lua script rotating over many pre-created shoppers x 3 products, so every add is a real
-   upsert), cart page with 3 lines. Prints req/s, p50, p99, % of bare and PASS/FAIL per target
-   from DESIGN.md section 8. Exits 0 whatever the figures; 1 if a server fails to start or dies, or
-   the shop answers an error while shoppers are prepared; 2 if wrk is missing and cannot be installed.
+   upsert), the floor with the same script, cart page with 3 lines. Prints req/s, p50, p99, % of
+   bare and PASS/FAIL per target from DESIGN.md section 8 for each parser. Exits 0 whatever the
+   figures; 1 if a server fails to start or dies, or the shop answers an error while shoppers are
+   prepared; 2 if wrk is missing and cannot be installed.
 """
 
 from __future__ import annotations
@@ -59,6 +62,14 @@ MIN_SHOPPERS = 64
 # best figure in DESIGN.md section 8); the number of shoppers per round is sized from it.
 ADD_RATE_CEILING = 5_000
 
+# uvicorn's HTTP parsers, each measured with all three apps. The share of the bare route depends on
+# the parser: its cost is a fixed amount per request, most of a bare route's and little of the shop's.
+PARSERS = ("h11", "httptools")
+SETUPS = {
+    "h11": "uvicorn's pure-Python parser, the setup DESIGN.md section 8's figures were measured with"
+    " (a bare route at about 6,700 req/s there)",
+    "httptools": "the parser the shop is served with (`litestar[standard]` installs it), for comparison",
+}
 TARGET_SHARE = 25.0  # % of the bare route's req/s
 TARGET_P99_MS = 25.0
 TARGET_SQL_ADD = 6
@@ -317,6 +328,7 @@ class Server:
     log_path: Path
     ready_path: str
     process: subprocess.Popen[bytes] | None = None
+    ready_status: int = 200
 
     @property
     def origin(self) -> str:
@@ -336,7 +348,7 @@ class Server:
             except OSError:
                 time.sleep(0.1)
                 continue
-            if status == 200:
+            if status == self.ready_status:
                 return
             raise ServerFailed(f"{self.name} answered {status} on {self.ready_path}:\n{self.log_tail()}")
         raise ServerFailed(f"{self.name} did not answer on port {self.port} within {timeout:g} s:\n{self.log_tail()}")
@@ -446,8 +458,8 @@ class Shop:
             raise BenchError(f"GET /products/{slug}: no session cookie, csrf_token or variant_id in the answer")
         return Shopper(cookie, csrf.group(1)), Product(slug, int(variant.group(1)))
 
-    def add(self, shopper: Shopper, product: Product) -> None:
-        """One htmx add-to-cart, exactly as the wrk script sends it."""
+    def add(self, shopper: Shopper, product: Product) -> int:
+        """One htmx add-to-cart, exactly as the wrk script sends it; the answer's length in bytes."""
         headers = {
             "Cookie": self.cookie_header(shopper),
             "HX-Request": "true",
@@ -461,6 +473,7 @@ class Shop:
             raise BenchError(
                 f"htmx add of {product.slug} answered {status}: {text[:300]!r}; shop log:\n{self.server.log_tail()}"
             )
+        return len(text.encode())
 
     def new_shopper(self, products: Sequence[Product]) -> Shopper:
         """A shopper who has one of each product in the cart, so the cart and its lines already exist."""
@@ -673,15 +686,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--http",
-        choices=("auto", "h11"),
-        default="auto",
-        help="uvicorn's HTTP parser for both servers: auto (httptools, installed with the shop) or h11, the "
-        "pure-Python parser, which DESIGN.md section 8's figures were measured with (its bare route: ~6,700 req/s)",
+        choices=("both", *PARSERS),
+        default="both",
+        help="uvicorn's HTTP parser for all three servers: h11, the pure-Python parser DESIGN.md section 8's figures "
+        "were measured with (its bare route: ~6,700 req/s), httptools, the one the shop is served with, or both "
+        "(the default: h11 first, then httptools)",
     )
     parser.add_argument("--show-sql", action="store_true", help="print the statements behind each SQL count")
     args = parser.parse_args(argv)
-    if args.shop_cli and args.http != "auto":
-        parser.error("--http applies to uvicorn as the benchmark starts it; `python -m web serve` keeps its own")
+    if args.shop_cli and args.http != "httptools":
+        parser.error("--shop-cli needs --http httptools: `python -m web serve` keeps uvicorn's default parser")
     rounds = args.rounds or (1 if args.quick else 3)
     duration = args.duration or (5.0 if args.quick else 15.0)
     warmup = args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0)
@@ -697,6 +711,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         except BenchError as error:  # a server failed to start or died, or the shop answered an error
             print(f"error: {error}", file=sys.stderr)
             return 1
+
+
+@dataclass
+class Measured:
+    """One parser's run: its scenarios (medians over the rounds) and the add-to-cart write checks."""
+
+    parser: str
+    scenarios: dict[str, Scenario]
+    checks: list[AddCheck]
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every parser's run shares: the options, the shop's environment and database, the timings."""
+
+    args: argparse.Namespace
+    wrk: str
+    tmp: Path
+    env: dict[str, str]
+    settings: Any
+    db_path: Path
+    rounds: int
+    duration: float
+    warmup: float
 
 
 def run(
@@ -716,63 +754,89 @@ def run(
     if args.production:
         env.update(APP_ENV="production", COOKIE_SECURE="true", DEBUG="false")
     settings = Settings.from_env(env)
-    db_path = prepare_shop_db(tmp, env)
+    plan = Plan(args, wrk, tmp, env, settings, prepare_shop_db(tmp, env), rounds, duration, warmup)
+    measured = []
+    for parser in PARSERS if args.http == "both" else (args.http,):
+        with contextlib.ExitStack() as these:
+            servers.callback(these.close)  # also on Ctrl-C or SIGTERM
+            measured.append(measure_parser(plan, parser, these))
+    report(measured, sql, args.show_sql)
+    return 0
 
-    bare_port, shop_port = free_port(), free_port()
+
+def measure_parser(plan: Plan, parser: str, servers: contextlib.ExitStack) -> Measured:
+    """Serve the bare app, the floor and the shop with one HTTP parser and measure them in interleaved rounds."""
+    args, wrk, tmp, env, settings, db_path = plan.args, plan.wrk, plan.tmp, plan.env, plan.settings, plan.db_path
+    rounds, duration, warmup = plan.rounds, plan.duration, plan.warmup
+    bare_port, floor_port, shop_port = free_port(), free_port(), free_port()
     bare = Server(
         "bare Litestar app",
-        uvicorn_argv("bare_app:app", bare_port, "--app-dir", str(BENCH_DIR), "--http", args.http),
+        uvicorn_argv("bare_app:app", bare_port, "--app-dir", str(BENCH_DIR), "--http", parser),
         dict(os.environ),
         bare_port,
-        tmp / "bare.log",
+        tmp / f"bare-{parser}.log",
         "/",
     )
     if args.shop_cli:
         shop_argv = [PYTHON, "-m", "web", "serve", "--workers", "1"]
         shop_env = {**env, "HOST": HOST, "PORT": str(shop_port)}
     else:
-        shop_argv = uvicorn_argv("web.app:create_app", shop_port, "--factory", "--http", args.http)
+        shop_argv = uvicorn_argv("web.app:create_app", shop_port, "--factory", "--http", parser)
         shop_env = env
-    shop_server = Server("shop", shop_argv, shop_env, shop_port, tmp / "shop.log", "/products/test-1")
+    shop_server = Server("shop", shop_argv, shop_env, shop_port, tmp / f"shop-{parser}.log", "/products/test-1")
     for server in (bare, shop_server):
         servers.callback(server.stop)
         server.start()
     shop = Shop(shop_server, settings.cookie_name)
     how = "`python -m web serve`" if args.shop_cli else "uvicorn, access log off"
-    how += f", APP_ENV={settings.app_env}, HTTP parser for both: {'httptools' if args.http == 'auto' else 'h11'}"
-    print(f"servers: bare on :{bare_port}, shop on :{shop_port} ({how}); SQLite at {db_path}")
+    how += f", APP_ENV={settings.app_env}, HTTP parser for all three: {parser}"
 
     # The cart page's shopper: three lines, the same products the add load rotates over.
     first, product = shop.visit_product(ADD_PRODUCTS[0])
     products = [product] + [shop.visit_product(slug, first)[1] for slug in ADD_PRODUCTS[1:]]
     cart_shopper = shop.new_shopper(products)
+    floor_env = {**env, "STOREFRONT_DB": str(db_path), "STOREFRONT_FLOOR_BYTES": str(shop.add(cart_shopper, product))}
+    floor = Server(
+        "floor app",
+        uvicorn_argv("floor_app:app", floor_port, "--app-dir", str(BENCH_DIR), "--http", parser),
+        floor_env,
+        floor_port,
+        tmp / f"floor-{parser}.log",
+        "/nowhere",
+        ready_status=404,
+    )
+    servers.callback(floor.stop)
+    floor.start()
+    print(f"servers: bare on :{bare_port}, floor on :{floor_port}, shop on :{shop_port} ({how}); SQLite at {db_path}")
     per_line = settings.max_line_quantity - 1  # each line starts at 1
     n_shoppers = shoppers_per_round(warmup + duration, len(products), per_line)
     print(
         f"load: wrk -t{THREADS} -c{CONNECTIONS} --latency, {warmup:g} s warm-up + {duration:g} s per measurement, "
         f"{rounds} interleaved round(s); add-to-cart rotates over {n_shoppers} fresh shoppers x {len(products)} "
-        f"products per round\n"
+        f"products per round, and the floor over the same ones after it\n"
     )
 
     report_lua = tmp / "report.lua"
     report_lua.write_text(REPORT_LUA)
     scenarios = {
         "bare": Scenario("bare", "bare Litestar GET /"),
+        "floor": Scenario("floor", "floor: form + add's SQL, no HTML"),
         "add": Scenario("add", "htmx add-to-cart POST /cart/items"),
         "cart": Scenario("cart", "cart page GET /cart (3 lines)"),
     }
     checks: list[AddCheck] = []
     cart_cookie = f"Cookie: {shop.cookie_header(cart_shopper)}"
+    pids = [bare.pid, floor.pid, shop_server.pid]
 
     def measure(key: str, server: Server, path: str, script: Path, headers: Sequence[str] = ()) -> int:
         """Warm up, then measure; returns how many requests completed in both."""
-        url, pids = f"{server.origin}{path}", [bare.pid, shop_server.pid]
+        url = f"{server.origin}{path}"
         if args.wait_quiet > 0:
             wait_until_quiet(args.wait_quiet, pids)
         warm = run_wrk(wrk, url, script, warmup, headers, pids, server.pid).requests if warmup > 0 else 0
         result = run_wrk(wrk, url, script, duration, headers, pids, server.pid)
-        for server in (bare, shop_server):
-            server.check_alive()
+        for each in (bare, floor, shop_server):
+            each.check_alive()
         scenarios[key].results.append(result)
         extra = f", {result.errors} ERRORS ({result.non_2xx} non-2xx)" if result.errors else ""
         if result.other_cpu is not None:
@@ -785,47 +849,58 @@ def run(
         return warm + result.requests
 
     for number in range(1, rounds + 1):
-        print(f"round {number}/{rounds}")
+        print(f"{parser}, round {number}/{rounds}")
         measure("bare", bare, "/", report_lua)
 
         carts_before = max_cart_id(db_path)
         started = time.monotonic()
         shoppers = [shop.new_shopper(products) for _ in range(n_shoppers)]
         prepared = time.monotonic() - started
-        script = add_script(tmp / f"add-{number}.lua", shop_server.origin, shop.cookie_name, shoppers, products)
+        script = add_script(
+            tmp / f"add-{parser}-{number}.lua", shop_server.origin, shop.cookie_name, shoppers, products
+        )
         sent = measure("add", shop_server, "/cart/items", script)
         lines, quantity, at_limit = bench_db_stats(db_path, carts_before, settings.max_line_quantity)
         checks.append(AddCheck(number, n_shoppers, sent, quantity - lines, at_limit))
         print(f"    ({n_shoppers} shoppers prepared in {prepared:.1f} s; {quantity - lines:,} line increments stored)")
 
+        measure("floor", floor, "/cart/items", script)
         measure("cart", shop_server, "/cart", report_lua, [cart_cookie])
         print()
+    for server in (floor, shop_server, bare):
+        server.stop()
+    return Measured(parser, scenarios, checks)
 
-    report(scenarios, checks, sql, args.show_sql)
-    return 0
+
+def share(measured: Measured, key: str) -> float:
+    bare_rps = measured.scenarios["bare"].median(lambda r: r.rps)
+    rps = measured.scenarios[key].median(lambda r: r.rps)
+    return 100 * rps / bare_rps if bare_rps else math.nan
 
 
-def report(scenarios: dict[str, Scenario], checks: list[AddCheck], sql: list[SqlCount], show_sql: bool) -> None:
-    bare_rps = scenarios["bare"].median(lambda r: r.rps)
-    rounds = len(scenarios["bare"].results)
-    print(f"Medians of {rounds} round(s), 1 uvicorn worker each, wrk -t{THREADS} -c{CONNECTIONS}:")
-    print(f"  {'':<36} {'req/s':>9}  {'p50 ms':>7}  {'p99 ms':>7}  {'% of bare':>9}  {'CPU µs/req':>10}")
-    for scenario in scenarios.values():
-        rps = scenario.median(lambda r: r.rps)
-        share = 100 * rps / bare_rps if bare_rps else math.nan
-        cpu = scenario.median(lambda r: math.nan if r.server_cpu_us is None else r.server_cpu_us)
-        print(
-            f"  {scenario.title:<36} {fmt(rps, 0):>9}  {fmt(scenario.median(lambda r: r.p50_ms), 2):>7}  "
-            f"{fmt(scenario.median(lambda r: r.p99_ms), 2):>7}  {fmt(share):>8}%  {fmt(cpu, 0):>10}"
-        )
+def report(measured: list[Measured], sql: list[SqlCount], show_sql: bool) -> None:
+    for each in measured:
+        rounds = len(each.scenarios["bare"].results)
+        print(f"{each.parser}: medians of {rounds} round(s), 1 uvicorn worker each, wrk -t{THREADS} -c{CONNECTIONS}:")
+        print(f"  {'':<36} {'req/s':>9}  {'p50 ms':>7}  {'p99 ms':>7}  {'% of bare':>9}  {'CPU µs/req':>10}")
+        for key, scenario in each.scenarios.items():
+            cpu = scenario.median(lambda r: math.nan if r.server_cpu_us is None else r.server_cpu_us)
+            print(
+                f"  {scenario.title:<36} {fmt(scenario.median(lambda r: r.rps), 0):>9}  "
+                f"{fmt(scenario.median(lambda r: r.p50_ms), 2):>7}  {fmt(scenario.median(lambda r: r.p99_ms), 2):>7}  "
+                f"{fmt(share(each, key)):>8}%  {fmt(cpu, 0):>10}"
+            )
+        print()
 
-    print("\nAdd-to-cart writes (every measured add should be a real upsert):")
-    for check in checks:
-        spare = check.increments - check.requests
-        print(
-            f"  round {check.round}: {check.requests:,} adds completed (warm-up included), {check.increments:,} line "
-            f"increments stored (+{spare} in flight at the end), {check.lines_at_limit} lines at the per-line limit"
-        )
+    print("Add-to-cart writes (every measured add should be a real upsert):")
+    for each in measured:
+        for check in each.checks:
+            spare = check.increments - check.requests
+            print(
+                f"  {each.parser}, round {check.round}: {check.requests:,} adds completed (warm-up included), "
+                f"{check.increments:,} line increments stored (+{spare} in flight at the end), "
+                f"{check.lines_at_limit} lines at the per-line limit"
+            )
 
     print("\nSQL statements per request (in-process, TestClient, db.statements):")
     for item in sql:
@@ -834,18 +909,26 @@ def report(scenarios: dict[str, Scenario], checks: list[AddCheck], sql: list[Sql
             for statement in item.statements:
                 print(f"      {statement[:200]}")
 
-    print("\nTargets (DESIGN.md section 8):")
-    for key, name in (("add", "add-to-cart"), ("cart", "cart page")):
-        scenario = scenarios[key]
-        rps = scenario.median(lambda r: r.rps)
-        share = 100 * rps / bare_rps if bare_rps else math.nan
-        p99 = scenario.median(lambda r: r.p99_ms)
-        errors = sum(r.errors for r in scenario.results)
-        print(f"  {verdict(share >= TARGET_SHARE)}  {name} throughput >= {TARGET_SHARE:g}% of bare: {fmt(share)}%")
-        print(f"  {verdict(p99 < TARGET_P99_MS)}  {name} p99 < {TARGET_P99_MS:g} ms: {fmt(p99, 2)} ms")
-        print(f"  {verdict(errors == 0)}  {name} answers all 2xx: {errors} errors")
-    writes_ok = all(c.lines_at_limit == 0 and c.increments >= c.requests for c in checks)
-    print(f"  {verdict(writes_ok)}  every add was a real write (no line at its limit, increments >= adds)")
+    for each in measured:
+        setup = SETUPS[each.parser]
+        print(f"\nTargets (DESIGN.md section 8) with {each.parser}, {setup}:")
+        for key, name in (("add", "add-to-cart"), ("cart", "cart page")):
+            scenario = each.scenarios[key]
+            p99 = scenario.median(lambda r: r.p99_ms)
+            errors = sum(r.errors for r in scenario.results)
+            print(
+                f"  {verdict(share(each, key) >= TARGET_SHARE)}  {name} throughput >= {TARGET_SHARE:g}% of bare: "
+                f"{fmt(share(each, key))}%"
+            )
+            print(f"  {verdict(p99 < TARGET_P99_MS)}  {name} p99 < {TARGET_P99_MS:g} ms: {fmt(p99, 2)} ms")
+            print(f"  {verdict(errors == 0)}  {name} answers all 2xx: {errors} errors")
+        print(
+            f"  info  the floor, the most any add-to-cart on this stack can reach: {fmt(share(each, 'floor'))}% of bare"
+        )
+        writes_ok = all(c.lines_at_limit == 0 and c.increments >= c.requests for c in each.checks)
+        print(f"  {verdict(writes_ok)}  every add was a real write (no line at its limit, increments >= adds)")
+
+    print("\nSQL targets:")
     adds = [s.count for s in sql if s.kind == "add"]
     first = [s.count for s in sql if s.kind == "first-add"]
     carts = [s.count for s in sql if s.kind == "cart"]
@@ -858,7 +941,9 @@ def report(scenarios: dict[str, Scenario], checks: list[AddCheck], sql: list[Sql
     print(f"  {verdict(max(carts) <= TARGET_SQL_CART)}  SQL per cart page <= {TARGET_SQL_CART}: {listed}")
     print(f"  {verdict(len(set(carts)) == 1)}  SQL per cart page constant in lines (1 vs 10 lines): {listed}")
 
-    loads = [r.other_cpu for sc in scenarios.values() for r in sc.results if r.other_cpu is not None]
+    loads = [
+        r.other_cpu for m in measured for sc in m.scenarios.values() for r in sc.results if r.other_cpu is not None
+    ]
     if loads and max(loads) > BUSY_CPU:
         print(
             f"\nWARNING: other processes used up to {max(loads):.2f} of {os.cpu_count()} CPUs during the measurements"

@@ -7,10 +7,13 @@ import os
 from itertools import count
 from pathlib import Path
 
+import jinja2
+import jinja2.runtime
 import pytest
 from jinja2 import UndefinedError
 from litestar import Litestar
 
+from web.cart.service import CartView, Line
 from web.pages import Renderer
 from web.settings import Settings
 
@@ -72,3 +75,26 @@ def test_an_edited_partial_is_shown_at_once_in_development(app: Litestar, settin
     later = os.stat(tmp_path / "p.html").st_mtime + 5
     os.utime(tmp_path / "p.html", (later, later))
     assert page.render() == "new 1"
+
+
+def test_the_shops_own_template_functions_are_called_directly(
+    app: Litestar, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """url(), static() and partial() skip Jinja's pass-context probes; every other callable keeps them."""
+    out = renderer(app, settings, tmp_path, **{"p.html": "{{ n }}"})
+    page = out.env.from_string("{{ url('cart.view') }} {{ static('a.css') }} {{ partial('p.html', n=1) }}")
+    probed: list[object] = []
+    real = jinja2.runtime._PassArg.from_obj
+    monkeypatch.setattr(jinja2.runtime._PassArg, "from_obj", lambda obj: probed.append(obj) or real(obj))
+    assert page.render() == "/cart /static/a.css 1"
+    assert probed == []
+
+    @jinja2.pass_context
+    def shown_from(context: jinja2.runtime.Context) -> str:
+        return str(context["where"])
+
+    out.env.globals["shown_from"] = shown_from
+    others = out.env.from_string("{{ shown_from() }} {{ range(2)|list }} {{ view.quantity_of_product('tea') }}")
+    view = CartView([Line(1, 2, "tea", "Tea", "", "tea.svg", 500, 3)])
+    assert others.render(where="drawer", view=view) == "drawer [0, 1] 3"
+    assert len(probed) >= 3
