@@ -12,6 +12,7 @@ from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import PathParameter
 
+from web.headers import header
 from web.problems import InvalidInput
 
 DIGITS = re.compile(r"[0-9]{1,9}")
@@ -45,7 +46,7 @@ async def read(request: Request) -> MultiDict:
     machinery around it, which costs more than the parsing (bench/README.md). Anything else
     (multipart) is Litestar's.
     """
-    media_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    media_type = (header(request, "content-type") or "").split(";", 1)[0].strip().lower()
     if media_type != URLENCODED:
         return await request.form()
     body = await read_body(request, request.route_handler.resolve_request_max_body_size() or math.inf)
@@ -54,7 +55,7 @@ async def read(request: Request) -> MultiDict:
 
 async def read_body(request: Request, limit: float) -> bytes:
     """The whole body from the ASGI channel; 413 beyond `limit`, announced or sent, as Litestar does."""
-    announced = request.headers.get("content-length")
+    announced = header(request, "content-length")
     if announced is not None and announced.isdigit() and int(announced) > limit:
         raise RequestEntityTooLarge
     chunks: list[bytes] = []

@@ -19,6 +19,7 @@ from markupsafe import Markup
 
 from web.cart import service as cart
 from web.forms import safe_next
+from web.headers import header
 from web.owner import load_cart
 from web.settings import Settings
 from web.visit import Visit
@@ -124,12 +125,12 @@ def renderer(request: Request) -> Renderer:
 
 
 def is_htmx(request: Request) -> bool:
-    return request.headers.get("hx-request") == "true"
+    return header(request, "hx-request") == "true"
 
 
 def current_path(request: Request) -> str:
     """Where an htmx request's page is (HX-Current-URL), else this request's own path."""
-    current = request.headers.get("hx-current-url")
+    current = header(request, "hx-current-url")
     if current:
         parts = urlsplit(current)
         return parts.path + (f"?{parts.query}" if parts.query else "")
@@ -153,9 +154,9 @@ def layout(v: Visit, view: cart.CartView | None = None, *, flashes: bool = True)
 
 def sent_csrf_token(request: Request, form: Any) -> str | None:
     """The synchronizer token an unsafe request carries: htmx's header, else the form's hidden field."""
-    header = request.headers.get("x-csrf-token")
-    if header:
-        return header
+    sent = header(request, "x-csrf-token")
+    if sent:
+        return sent
     values = form.getall("csrf_token", [])
     return values[0] if len(values) == 1 and isinstance(values[0], str) else None
 

@@ -17,6 +17,7 @@ from litestar import Request
 from sqlalchemy import Connection
 
 from web.db import Database
+from web.headers import cookie, header
 from web.metrics import Metrics
 from web.problems import Forbidden
 from web.sessions import Session, SessionStore
@@ -66,9 +67,9 @@ class Shop:
 
 def check_origin(request: Request) -> None:
     """Refuse unsafe requests that a browser says come from another site."""
-    origin = request.headers.get("origin")
-    expected = f"{request.scope['scheme']}://{request.headers.get('host', '')}"
-    fetch_site = request.headers.get("sec-fetch-site")
+    origin = header(request, "origin")
+    expected = f"{request.scope['scheme']}://{header(request, 'host') or ''}"
+    fetch_site = header(request, "sec-fetch-site")
     if (origin is not None and origin != expected) or (fetch_site is not None and fetch_site not in SAFE_FETCH_SITES):
         request.app.state.shop.metrics.csrf_rejections.inc()
         raise CsrfRejected("This form was sent from another site, so it was refused.")
@@ -87,7 +88,7 @@ async def visit(
     defence); otherwise `csrf` is the token the client sent and must match the session's.
     """
     shop: Shop = request.app.state.shop
-    session_id = request.cookies.get(shop.settings.cookie_name)
+    session_id = cookie(request, shop.settings.cookie_name)
     if csrf is not False:
         check_origin(request)
 

@@ -12,6 +12,7 @@ from litestar.params import FromPath
 from web import forms
 from web.cart import service as cart
 from web.catalog import service as catalog
+from web.headers import header
 from web.owner import add_to_cart, load_cart, resolve_owner
 from web.pages import (
     Renderer,
@@ -85,7 +86,7 @@ def cart_response(
 
 def edit_target(request: Request) -> str | None:
     """Which fragment a cart edit answers with: the drawer it came from, else the cart page's contents."""
-    if request.headers.get("hx-target") == "cart-drawer":
+    if header(request, "hx-target") == "cart-drawer":
         return DRAWER
     return CONTENTS if current_path(request).split("?")[0] == CART_PATH else None
 

@@ -195,11 +195,11 @@ def cart_view(rows: list[Any], max_quantity: int) -> tuple[CartView, bool]:
     view = CartView()
     stale = False
     for row in rows:
-        title = _title(row.name, row.label)
         allowed = 0 if not row.active else min(row.stock, max_quantity)
         quantity = min(row.quantity, allowed)
         if quantity < row.quantity:
             stale = True
+            title = _title(row.name, row.label)
             if quantity == 0:
                 view.notices.append(f"{title} is no longer available and was removed from your cart.")
             elif quantity == row.stock:
