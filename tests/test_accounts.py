@@ -9,7 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, PASSWORD, Shopper, login, register, sql, stored_sessions
+from tests.conftest import BASE_URL, PASSWORD, Shopper, login, register, sql, stored_sessions, variant_id
 from web.sessions import session_key
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -285,3 +285,20 @@ def test_login_page_sends_a_logged_in_shopper_on(app: Litestar, shopper: Shopper
     login(shopper, "on@example.com")
     response = shopper.client.get("/login?next=/cart", follow_redirects=False)
     assert response.status_code == 303 and response.headers["location"] == "/cart"
+
+
+def login_links(html: str) -> list[str]:
+    return re.findall(r'<a href="(/login\?next=[^"]*)">Log in</a>', html)
+
+
+def test_the_log_in_links_return_to_the_page_or_to_where_the_form_was_going(shopper: Shopper) -> None:
+    """The header's and the drawer's link alike; on the login and register pages, the form's own `next`."""
+    variant = variant_id(shopper.app, "test-1")
+    product = shopper.visit(f"/products/test-1?variant={variant}").text
+    assert login_links(product) == [f"/login?next=/products/test-1%3Fvariant%3D{variant}"] * 2
+    assert login_links(shopper.visit("/login?next=/cart").text) == ["/login?next=/cart"] * 2
+    register_page = login_links(shopper.visit("/register?next=/account").text)
+    assert len(register_page) >= 2 and set(register_page) == {"/login?next=/account"}
+    headers = {"HX-Current-URL": "http://shop.test/products/test-2"}
+    added = shopper.add("test-2", htmx=True, headers=headers)
+    assert login_links(added.text) == ["/login?next=/products/test-2"]

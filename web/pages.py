@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, MutableMapping
 from functools import lru_cache
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from jinja2.runtime import Context
@@ -77,7 +77,8 @@ class Renderer:
         symbol = CURRENCY_SYMBOLS.get(settings.currency, settings.currency + " ")
         self.env.filters["money"] = lambda cents: f"{symbol}{cents // 100:,}.{cents % 100:02d}"
         # A route lookup costs microseconds and a page makes dozens; line ids keep the set of URLs growing.
-        self.env.globals["url"] = lru_cache(maxsize=4096)(app.route_reverse)
+        self.url: Callable[..., str] = lru_cache(maxsize=4096)(app.route_reverse)
+        self.env.globals["url"] = self.url
         self.env.globals["static"] = lambda path: f"/static/{path}"
         self.env.globals["max_line_quantity"] = settings.max_line_quantity
         self.env.globals["partial"] = self.partial
@@ -92,6 +93,15 @@ class Renderer:
         if self._keep_templates:
             self._templates[name] = template
         return template
+
+    def shown_at(self, path: str, context: Mapping[str, Any]) -> dict[str, Any]:
+        """The context with what depends on the page it is shown on: `request_path`, and `login_url`,
+        where the "Log in" links go: the login form, returning to this page, or on the login and
+        register pages to where their form was going (its `next`)."""
+        values = context.get("values")
+        target = values["next"] if isinstance(values, Mapping) and "next" in values else path
+        login = self.url("accounts.login")
+        return {**context, "request_path": path, "login_url": f"{login}?next={quote(target, safe='/')}"}
 
     def render(self, name: str, context: Mapping[str, Any]) -> str:
         return (self._templates.get(name) or self._template(name)).render(context)
@@ -166,7 +176,8 @@ def html(body: str, status: int = 200, headers: dict[str, str] | None = None) ->
 
 
 def page(request: Request, template: str, context: Mapping[str, Any], status: int = 200) -> Response[str]:
-    return html(renderer(request).render(template, {**context, "request_path": current_path(request)}), status)
+    out = renderer(request)
+    return html(out.render(template, out.shown_at(current_path(request), context)), status)
 
 
 def fragments(*parts: str) -> Response[str]:

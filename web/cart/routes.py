@@ -51,7 +51,7 @@ class Page:
         return CONTENTS if self.path == CART_PATH else DRAWER
 
     def render(self, name: str, context: dict[str, Any], *, oob: bool) -> str:
-        return self.out.render(name, {**context, "oob": oob, "request_path": self.url})
+        return self.out.render(name, {**self.out.shown_at(self.url, context), "oob": oob})
 
     def cart_parts(self, view: cart.CartView) -> list[str]:
         """The badge, and on a product page its "N of this in your cart" line, so both agree with
