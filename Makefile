@@ -64,7 +64,7 @@ housekeeping: install
 	$(BIN)/python -m web housekeeping
 
 bench-quick: install
-	$(BIN)/python bench/bench.py --quick
+	$(BIN)/python bench/bench.py --quick --production
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-*

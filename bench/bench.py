@@ -1,7 +1,7 @@
 """Storefront benchmark: the shop's hot paths next to a bare Litestar route, same server, same load.
 
-    .venv/bin/python bench/bench.py            # both HTTP parsers, 3 interleaved rounds of 15 s each, medians
-    .venv/bin/python bench/bench.py --quick    # 1 round of 5 s per parser (`make bench-quick`)
+    .venv/bin/python bench/bench.py --production           # both HTTP parsers, 3 interleaved rounds of 15 s each
+    .venv/bin/python bench/bench.py --quick --production   # 1 round of 5 s per parser (`make bench-quick`)
 
 What it does (bench/README.md has the reasoning):
 1. Counts SQL statements per request in-process (TestClient + `db.statements`).
