@@ -28,18 +28,11 @@ from litestar.enums import MediaType
 
 from web import forms
 from web.cart.service import ADD_READ, add_upsert
-from web.db import SQLITE_BUSY_TIMEOUT_MS, SQLITE_NAMED, Prepared
+from web.db import SQLITE_BUSY_TIMEOUT_MS
 from web.sessions import SESSION_READ
 from web.settings import Settings
 
-
-def compiled(prepared: Prepared) -> tuple[str, dict[str, Any]]:
-    """The statement's SQLite text and the values bound in it, as Prepared runs them."""
-    statement = prepared.statement.compile(dialect=SQLITE_NAMED)
-    return str(statement), {name: value for name, value in statement.params.items() if value is not None}
-
-
-SESSION, CART, UPSERT = (compiled(p) for p in (SESSION_READ, ADD_READ, add_upsert("sqlite")))
+SESSION, CART, UPSERT = (p.sqlite() for p in (SESSION_READ, ADD_READ, add_upsert("sqlite")))
 BODY = "x" * int(os.environ.get("STOREFRONT_FLOOR_BYTES", "5700"))
 COOKIE = Settings.from_env().cookie_name
 MAX_QUANTITY = Settings.from_env().max_line_quantity

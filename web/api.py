@@ -15,7 +15,7 @@ from litestar.params import FromPath
 from web import forms
 from web.cart import service as cart
 from web.catalog import service as catalog
-from web.headers import header
+from web.headers import media_type
 from web.owner import add_to_cart, load_cart, resolve_owner
 from web.problems import InvalidInput, Problem
 from web.sessions import short_hash
@@ -47,8 +47,7 @@ def cart_json(view: cart.CartView, currency: str) -> dict[str, Any]:
 
 
 def require_json(request: Request) -> None:
-    media_type = (header(request, "content-type") or "").split(";")[0].strip().lower()
-    if media_type != "application/json":
+    if media_type(request) != "application/json":
         raise UnsupportedMediaType("Send this request with Content-Type: application/json.")
     check_origin(request)
 

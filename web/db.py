@@ -78,17 +78,18 @@ class Prepared:
         self.row: Any = namedtuple("Row", columns, rename=True) if columns else None
         self._sql: tuple[str, dict[str, Any]] | None = None
 
-    def _compile(self) -> tuple[str, dict[str, Any]]:
-        compiled = self.statement.compile(dialect=SQLITE_NAMED)
-        # Values bound in the statement itself (e.g. the 0 of `stock > 0`); the caller's are added.
-        return str(compiled), {name: value for name, value in compiled.params.items() if value is not None}
+    def sqlite(self) -> tuple[str, dict[str, Any]]:
+        """The statement's SQLite text and the values bound in it, compiled on first use."""
+        if self._sql is None:
+            compiled = self.statement.compile(dialect=SQLITE_NAMED)
+            # Values bound in the statement itself (e.g. the 0 of `stock > 0`); the caller's are added.
+            self._sql = str(compiled), {name: value for name, value in compiled.params.items() if value is not None}
+        return self._sql
 
     def _sqlite(self, conn: Connection, params: dict[str, Any]) -> sqlite3.Cursor | None:
         if conn.dialect.name != "sqlite":
             return None
-        if self._sql is None:
-            self._sql = self._compile()
-        sql, defaults = self._sql
+        sql, defaults = self.sqlite()
         return sqlite_driver(conn).execute(sql, {**defaults, **params} if defaults else params)
 
     def all(self, conn: Connection, **params: Any) -> list[Any]:

@@ -12,7 +12,7 @@ from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import PathParameter
 
-from web.headers import header
+from web.headers import header, media_type
 from web.problems import InvalidInput
 
 DIGITS = re.compile(r"[0-9]{1,9}")
@@ -46,8 +46,7 @@ async def read(request: Request) -> MultiDict:
     machinery around it, which costs more than the parsing (bench/README.md). Anything else
     (multipart) is Litestar's.
     """
-    media_type = (header(request, "content-type") or "").split(";", 1)[0].strip().lower()
-    if media_type != URLENCODED:
+    if media_type(request) != URLENCODED:
         return await request.form()
     body = await read_body(request, request.route_handler.resolve_request_max_body_size() or math.inf)
     return Fields(parse_qsl(body.decode("latin-1"), keep_blank_values=True))

@@ -8,6 +8,7 @@ lower case, as ASGI servers pass them.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from litestar.connection import ASGIConnection
@@ -15,11 +16,21 @@ from litestar.connection import ASGIConnection
 
 def header(request: ASGIConnection[Any, Any, Any, Any], name: str) -> str | None:
     """The first value of a header, or None when the request has none."""
+    return raw_header(request.scope["headers"], name)
+
+
+def raw_header(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
+    """The first value of a header in an ASGI header list, or None."""
     wanted = name.encode("latin-1")
-    for key, value in request.scope["headers"]:
+    for key, value in headers:
         if key == wanted:
             return str(value.decode("latin-1"))
     return None
+
+
+def media_type(request: ASGIConnection[Any, Any, Any, Any]) -> str:
+    """The Content-Type without its parameters, in lower case ("" when there is none)."""
+    return (header(request, "content-type") or "").split(";", 1)[0].strip().lower()
 
 
 def cookie(request: ASGIConnection[Any, Any, Any, Any], name: str) -> str | None:

@@ -18,6 +18,7 @@ from litestar.enums import MediaType, ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy import text
 
+from web.headers import raw_header
 from web.metrics import Metrics
 from web.sessions import Session, short_hash
 from web.settings import Settings
@@ -118,12 +119,9 @@ class RequestIds:
 
     def __call__(self, headers: Iterable[tuple[bytes, bytes]]) -> str:
         """The client's or proxy's X-Request-ID when it is a plain token, else a new id."""
-        for name, value in headers:
-            if name == b"x-request-id":
-                sent = value.decode("latin-1")
-                if REQUEST_ID.fullmatch(sent):
-                    return sent
-                break
+        sent = raw_header(headers, "x-request-id")
+        if sent is not None and REQUEST_ID.fullmatch(sent):
+            return sent
         return f"{self.prefix}{next(self.counter):08x}"
 
 
