@@ -41,6 +41,7 @@ serve: install
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check web tests e2e migrations bench
 	$(BIN)/ruff format --check web tests e2e migrations bench
+	$(BIN)/lint-imports --no-logo --no-cache
 
 typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
@@ -64,7 +65,7 @@ housekeeping: install
 	$(BIN)/python -m web housekeeping
 
 bench-quick: install
-	$(BIN)/python bench/bench.py --quick --production
+	$(BIN)/python -m bench --quick --production
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-*

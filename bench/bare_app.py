@@ -1,8 +1,8 @@
 """The baseline: a bare Litestar app with one GET route and a short text/plain body.
 
-bench.py serves it with uvicorn under the same options as the shop (one worker, access log off,
-log level warning, uvicorn's default loop and HTTP parser), so the shop's figures can be read as a
-share of what the framework and server alone manage on this machine.
+The benchmark (`python -m bench`) serves it with uvicorn under the same options as the shop (one
+worker, access log off, log level warning, the same loop and HTTP parser), so the shop's figures
+can be read as a share of what the framework and server alone manage on this machine.
 """
 
 from __future__ import annotations

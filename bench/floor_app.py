@@ -3,14 +3,14 @@
 One POST route doing only the part of an htmx add that no shop on this stack can skip: the form
 is read as the shop reads it (web/forms.py), the session is found by the SHA-256 of the cookie and its data decoded, and
 the add's statements run in one `BEGIN IMMEDIATE` transaction on the shop's own database, exactly
-as web/cart/service.py writes them (the cart read with the variant, then the upsert). It answers a
+as web/cart/store.py writes them (the cart read with the variant, then the upsert). It answers a
 fixed HTML body as long as the shop's answer. Nothing is rendered, no CSRF token is compared, no
 log line is written, no header added.
 
-bench.py serves it like the other two apps (one uvicorn worker, the same options) on the
-benchmark's database, whose path it passes in STOREFRONT_DB (and the body length in
-STOREFRONT_FLOOR_BYTES), and loads it with the add-to-cart script. Its share of the bare route is
-the most any add-to-cart on this stack could reach (bench/README.md).
+The benchmark (`python -m bench`, bench/scenarios/floor.py) serves it like the other two apps (one
+uvicorn worker, the same options) on its database, whose path it passes in STOREFRONT_DB (and the
+body length in STOREFRONT_FLOOR_BYTES), and loads it with the add-to-cart script. Its share of the
+bare route is the most any add-to-cart on this stack could reach (bench/README.md).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from litestar import Litestar, Request, Response, post
 from litestar.enums import MediaType
 
 from web import forms
-from web.cart.service import ADD_READ, add_upsert
+from web.cart.store import ADD_READ, add_upsert
 from web.db import SQLITE_BUSY_TIMEOUT_MS
 from web.sessions import SESSION_READ
 from web.settings import Settings

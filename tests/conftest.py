@@ -115,6 +115,34 @@ def variant_id(app: Litestar, slug: str, label: str = "") -> int:
     return int(rows[0][0])
 
 
+def add_form(app: Litestar, slug: str = "test-1", quantity: int | str = 1, *, label: str = "") -> dict[str, str]:
+    """The add-to-cart form's fields as a product page sends them (without the CSRF token)."""
+    return {"product": slug, "variant_id": str(variant_id(app, slug, label)), "quantity": str(quantity)}
+
+
+def page_name(path: str) -> str:
+    """The X-Page header the page at `path` sends with its htmx requests (test_fragments.py checks the pages)."""
+    path = path.split("?")[0]
+    if path == "/cart":
+        return "cart.view"
+    if path.startswith("/products/"):
+        return f"catalog.product:{path.removeprefix('/products/').lower()}"
+    return "catalog.index"
+
+
+# An htmx GET of a whole page or fragment, where nothing but the request marker matters.
+HTMX_GET = {"HX-Request": "true"}
+
+
+def htmx_headers(csrf: str, page: str = "/", target: str | None = None) -> dict[str, str]:
+    """What htmx sends from the page at `page`: the request marker, the headers <body> sets (CSRF
+    token and page name), the page's URL and, for a form with hx-target, the target's id."""
+    headers = {"HX-Request": "true", "X-CSRF-Token": csrf, "X-Page": page_name(page), "HX-Current-URL": BASE_URL + page}
+    if target:
+        headers["HX-Target"] = target
+    return headers
+
+
 class Shopper:
     """A shopper in one browser: one cookie jar, the CSRF token from the last page seen."""
 
@@ -133,18 +161,30 @@ class Shopper:
             self.csrf = found.group(1)
         return response
 
-    def post(self, path: str, data: dict[str, Any] | None = None, *, htmx: bool = False, **kwargs: Any) -> Any:
+    def post(
+        self,
+        path: str,
+        data: dict[str, Any] | None = None,
+        *,
+        htmx: bool = False,
+        page: str = "/",
+        target: str | None = None,
+        **kwargs: Any,
+    ) -> Any:
+        """A form post; with `htmx`, as htmx sends it from `page` into `target` (htmx_headers())."""
         if not self.csrf:
             self.visit("/")
         headers = dict(kwargs.pop("headers", {}))
         if htmx:
-            headers = {"HX-Request": "true", "X-CSRF-Token": self.csrf, "HX-Current-URL": f"{BASE_URL}/", **headers}
+            headers = {**htmx_headers(self.csrf, page, target), **headers}
         form = {"csrf_token": self.csrf, **(data or {})}
         return self.client.post(path, data=form, headers=headers, follow_redirects=False, **kwargs)
 
     def add(self, slug: str, quantity: int | str = 1, *, label: str = "", htmx: bool = False, **kwargs: Any) -> Any:
-        data = {"product": slug, "variant_id": str(variant_id(self.app, slug, label)), "quantity": str(quantity)}
-        data["next"] = f"/products/{slug}"
+        """Add from the product's page: its add form, whose htmx target is the add status."""
+        data = {**add_form(self.app, slug, quantity, label=label), "next": f"/products/{slug}"}
+        kwargs.setdefault("page", f"/products/{slug}")
+        kwargs.setdefault("target", "catalog-add-status")
         return self.post("/cart/items", data, htmx=htmx, **kwargs)
 
     def cart(self) -> dict[str, Any]:

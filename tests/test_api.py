@@ -10,6 +10,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.conftest import BASE_URL, Shopper, sql, variant_id
+from tests.factories import set_stock, withdraw
 from web.app import create_app
 from web.settings import Settings
 
@@ -74,7 +75,7 @@ def test_add_without_a_variant_takes_the_default_one(client: TestClient[Litestar
 
 def test_the_default_variant_is_one_in_stock(client: TestClient[Litestar]) -> None:
     """As on the product page: a sold-out first option does not make the whole product unbuyable."""
-    sql(client.app, "UPDATE variants SET stock = 0 WHERE sku = 'linen-shirt-s'")
+    set_stock(client.app, "linen-shirt-s", 0)
     response = add(client, "linen-shirt")
     assert response.status_code == 201, response.text
     assert response.json()["items"][0]["variantId"] == variant_id(client.app, "linen-shirt", "M")
@@ -112,7 +113,7 @@ def test_an_unknown_product_is_404(client: TestClient[Litestar], product_id: str
 
 
 def test_an_inactive_product_is_404(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE products SET active = false WHERE slug = 'test-1'")
+    withdraw(client.app, "test-1")
     assert add(client, "test-1").status_code == 404
 
 

@@ -13,7 +13,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, Shopper, sql, variant_id
+from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, sql, variant_id
+from tests.factories import withdraw
 
 SCRIPT = "<script>alert(1)</script>"
 IMG = "<img src=x onerror=alert(1)>"
@@ -57,12 +58,14 @@ def assert_refused(response: Any, status: int, message: str, *, htmx: bool) -> N
     assert message in response.text
 
 
-def add_form(app: Litestar, csrf: str, **fields: str) -> dict[str, str]:
-    return {"csrf_token": csrf, "product": "test-1", "variant_id": str(variant_id(app, "test-1")), **fields}
+def signed_add(app: Litestar, csrf: str, **fields: str) -> dict[str, str]:
+    """test-1's add form with the CSRF token and without a quantity, with `fields` changed or added."""
+    form = {**add_form(app), "csrf_token": csrf, **fields}
+    return form if "quantity" in fields else {name: value for name, value in form.items() if name != "quantity"}
 
 
-def htmx_headers(shopper: Shopper) -> dict[str, str]:
-    return {"HX-Request": "true", "X-CSRF-Token": shopper.csrf, "HX-Current-URL": f"{BASE_URL}/products/test-1"}
+def from_product_page(shopper: Shopper) -> dict[str, str]:
+    return htmx_headers(shopper.csrf, "/products/test-1", "catalog-add-status")
 
 
 # Add to cart: quantities and repeated fields
@@ -84,7 +87,7 @@ def test_add_refuses_a_quantity_that_is_not_a_whole_number_in_range(seeded: Shop
 def test_add_refuses_an_empty_or_missing_quantity(seeded: Shopper, htmx: bool) -> None:
     before = stored(seeded.app)
     assert_refused(seeded.add("test-1", "", htmx=htmx), 400, "Please give the quantity.", htmx=htmx)
-    form = add_form(seeded.app, seeded.csrf)
+    form = signed_add(seeded.app, seeded.csrf)
     response = seeded.post("/cart/items", form, htmx=htmx)
     assert_refused(response, 400, "Please give the quantity.", htmx=htmx)
     assert stored(seeded.app) == before
@@ -106,7 +109,7 @@ def test_add_refuses_a_repeated_field(seeded: Shopper, repeated: str, message: s
     body = f"csrf_token={seeded.csrf}&product=test-1&variant_id={variant}&" + repeated.format(variant=variant)
     if "quantity" not in repeated:
         body += "&quantity=1"
-    headers = {**FORM, **(htmx_headers(seeded) if htmx else {})}
+    headers = {**FORM, **(from_product_page(seeded) if htmx else {})}
     before = stored(seeded.app)
     response = seeded.client.post("/cart/items", content=body, headers=headers, follow_redirects=False)
     assert_refused(response, 400, message, htmx=htmx)
@@ -118,9 +121,9 @@ def test_add_refuses_a_field_sent_as_a_file(seeded: Shopper, htmx: bool) -> None
     before = stored(seeded.app)
     response = seeded.client.post(
         "/cart/items",
-        data=add_form(seeded.app, seeded.csrf),
+        data=signed_add(seeded.app, seeded.csrf),
         files={"quantity": ("quantity.txt", b"1")},
-        headers=htmx_headers(seeded) if htmx else {},
+        headers=from_product_page(seeded) if htmx else {},
         follow_redirects=False,
     )
     assert_refused(response, 400, "The quantity must be text.", htmx=htmx)
@@ -159,7 +162,7 @@ def test_cart_edits_refuse_a_repeated_field(
 ) -> None:
     """Refused before the edit is made: never a committed change answered with an error."""
     path = "/cart/" + action.format(line=seeded.cart()["items"][0]["id"])
-    headers = {**FORM, **(htmx_headers(seeded) if htmx else {})}
+    headers = {**FORM, **(from_product_page(seeded) if htmx else {})}
     before = stored(seeded.app)
     body = f"csrf_token={seeded.csrf}&{fields}"
     response = seeded.client.post(path, content=body, headers=headers, follow_redirects=False)
@@ -173,7 +176,7 @@ def test_cart_edits_refuse_a_repeated_field(
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_add_refuses_an_unknown_product(seeded: Shopper, htmx: bool) -> None:
     before = stored(seeded.app)
-    form = add_form(seeded.app, seeded.csrf, product="no-such-product", quantity="1")
+    form = signed_add(seeded.app, seeded.csrf, product="no-such-product", quantity="1")
     response = seeded.post("/cart/items", form, htmx=htmx)
     assert_refused(response, 404, "That product is not available.", htmx=htmx)
     assert stored(seeded.app) == before
@@ -182,7 +185,7 @@ def test_add_refuses_an_unknown_product(seeded: Shopper, htmx: bool) -> None:
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_add_refuses_an_unknown_variant(seeded: Shopper, htmx: bool) -> None:
     before = stored(seeded.app)
-    form = add_form(seeded.app, seeded.csrf, variant_id="999999", quantity="1")
+    form = signed_add(seeded.app, seeded.csrf, variant_id="999999", quantity="1")
     assert_refused(seeded.post("/cart/items", form, htmx=htmx), 404, "That product is not available.", htmx=htmx)
     assert stored(seeded.app) == before
 
@@ -190,7 +193,7 @@ def test_add_refuses_an_unknown_variant(seeded: Shopper, htmx: bool) -> None:
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_add_refuses_a_variant_of_another_product(seeded: Shopper, htmx: bool) -> None:
     before = stored(seeded.app)
-    form = add_form(seeded.app, seeded.csrf, variant_id=str(variant_id(seeded.app, "test-2")), quantity="1")
+    form = signed_add(seeded.app, seeded.csrf, variant_id=str(variant_id(seeded.app, "test-2")), quantity="1")
     response = seeded.post("/cart/items", form, htmx=htmx)
     assert_refused(response, 400, "That option does not belong to this product.", htmx=htmx)
     assert stored(seeded.app) == before
@@ -198,7 +201,7 @@ def test_add_refuses_a_variant_of_another_product(seeded: Shopper, htmx: bool) -
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_add_refuses_a_deleted_product(seeded: Shopper, htmx: bool) -> None:
-    sql(seeded.app, "UPDATE products SET active = false WHERE slug = 'test-2'")
+    withdraw(seeded.app, "test-2")
     before = stored(seeded.app)
     form = {"product": "test-2", "variant_id": str(variant_id(seeded.app, "test-2")), "quantity": "1"}
     assert_refused(seeded.post("/cart/items", form, htmx=htmx), 404, "That product is not available.", htmx=htmx)
@@ -340,7 +343,7 @@ def test_an_unknown_product_id_in_api_errors_is_not_markup(seeded: Shopper) -> N
 def test_a_product_slug_in_the_address_is_not_echoed_as_markup(
     client: TestClient[Litestar], payload: str, htmx: bool
 ) -> None:
-    response = client.get(f"/products/{payload}", headers={"HX-Request": "true"} if htmx else {})
+    response = client.get(f"/products/{payload}", headers=HTMX_GET if htmx else {})
     assert_refused(response, 404, "", htmx=htmx)
     assert_not_markup(response.text)
     assert "<svg" not in response.text
@@ -348,7 +351,7 @@ def test_a_product_slug_in_the_address_is_not_echoed_as_markup(
 
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_category_filter_is_escaped_when_echoed(client: TestClient[Litestar], htmx: bool) -> None:
-    response = client.get("/", params={"category": SCRIPT}, headers={"HX-Request": "true"} if htmx else {})
+    response = client.get("/", params={"category": SCRIPT}, headers=HTMX_GET if htmx else {})
     assert_refused(response, 404, "There is no category called “&lt;script&gt;alert(1)&lt;/script&gt;”.", htmx=htmx)
     assert_not_markup(response.text)
 
@@ -365,7 +368,7 @@ def test_a_product_to_remove_is_escaped_when_echoed(seeded: Shopper, htmx: bool)
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_product_field_with_markup_is_refused_without_echo(seeded: Shopper, htmx: bool) -> None:
     before = stored(seeded.app)
-    form = add_form(seeded.app, seeded.csrf, product=SCRIPT, quantity="1")
+    form = signed_add(seeded.app, seeded.csrf, product=SCRIPT, quantity="1")
     response = seeded.post("/cart/items", form, htmx=htmx)
     assert_refused(response, 404, "That product is not available.", htmx=htmx)
     assert_not_markup(response.text)
@@ -378,13 +381,13 @@ def test_a_product_field_with_markup_is_refused_without_echo(seeded: Shopper, ht
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_form_over_the_body_limit_is_413(seeded: Shopper, htmx: bool) -> None:
     before = stored(seeded.app)
-    form = add_form(seeded.app, seeded.csrf, quantity="1", padding="x" * LIMIT)
+    form = signed_add(seeded.app, seeded.csrf, quantity="1", padding="x" * LIMIT)
     assert_refused(seeded.post("/cart/items", form, htmx=htmx), 413, "That request is too large.", htmx=htmx)
     assert stored(seeded.app) == before
 
 
 def test_a_form_just_under_the_body_limit_is_accepted(seeded: Shopper) -> None:
-    form = add_form(seeded.app, seeded.csrf, quantity="1", padding="x" * (LIMIT - 1024))
+    form = signed_add(seeded.app, seeded.csrf, quantity="1", padding="x" * (LIMIT - 1024))
     assert seeded.post("/cart/items", form).status_code == 303
     assert seeded.quantities() == {f"test-1:{variant_id(seeded.app, 'test-1')}": 3}
 
@@ -428,7 +431,7 @@ def test_a_wrong_method_is_405_with_a_readable_message(
     seeded: Shopper, method: str, path: str, allowed: str, htmx: bool
 ) -> None:
     before = stored(seeded.app)
-    headers = htmx_headers(seeded) if htmx else {}
+    headers = from_product_page(seeded) if htmx else {}
     response = seeded.client.request(method, path, headers=headers, follow_redirects=False)
     assert_refused(response, 405, f"This address does not accept {method} requests.", htmx=htmx)
     assert allowed in response.headers["allow"]

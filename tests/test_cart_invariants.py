@@ -9,7 +9,8 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy.exc import IntegrityError
 
-from tests.conftest import BASE_URL, Shopper, sql, variant_id
+from tests.conftest import BASE_URL, Shopper, add_form, htmx_headers, sql
+from tests.factories import set_stock, withdraw
 
 PARALLEL = 20
 
@@ -18,13 +19,13 @@ def add_in_parallel(app: Litestar, shopper: Shopper, slug: str, quantity: int, l
     """PARALLEL adds from as many clients sharing the shopper's cookie, each on its own event loop thread."""
     shopper.visit("/")
     cookie, token = shopper.session_cookie or "", shopper.csrf
-    form = {"product": slug, "variant_id": str(variant_id(app, slug, label)), "quantity": str(quantity)}
+    form = add_form(app, slug, quantity, label=label)
 
     def one_add(_: int) -> int:
         # Not entered as a context manager: several clients must not run the app's lifespan at once.
         tab = TestClient(app, base_url=BASE_URL)
         tab.cookies.set("session", cookie)
-        headers = {"HX-Request": "true", "X-CSRF-Token": token}
+        headers = htmx_headers(token, f"/products/{slug}", "catalog-add-status")
         return tab.post("/cart/items", data=form, headers=headers).status_code
 
     with ThreadPoolExecutor(max_workers=8) as pool:
@@ -45,7 +46,7 @@ def test_concurrent_adds_clamp_to_stock(app: Litestar, shopper: Shopper) -> None
 
 
 def test_concurrent_adds_clamp_to_the_per_line_maximum(app: Litestar, shopper: Shopper) -> None:
-    sql(app, "UPDATE variants SET stock = 500 WHERE sku = 'test-1'")
+    set_stock(app, "test-1", 500)
     add_in_parallel(app, shopper, "test-1", 9)  # 180 asked for, at most 99 per line
     assert sql(app, "SELECT quantity FROM cart_lines") == [(99,)]
 
@@ -87,8 +88,8 @@ def test_database_refuses_broken_carts(shopper: Shopper, app: Litestar, statemen
 def test_stale_stock_is_clamped_on_read_and_the_shopper_told(shopper: Shopper, app: Litestar) -> None:
     shopper.add("linen-shirt", 3, label="L")
     shopper.add("test-1", 2)
-    sql(app, "UPDATE variants SET stock = 2 WHERE sku = 'linen-shirt-l'")
-    sql(app, "UPDATE variants SET stock = 0 WHERE sku = 'test-1'")
+    set_stock(app, "linen-shirt-l", 2)
+    set_stock(app, "test-1", 0)
     page = shopper.visit("/cart")
     assert "Only 2 left of Linen shirt (L): quantity reduced to 2." in page.text
     assert "Test product 1 is no longer available and was removed from your cart." in page.text
@@ -99,7 +100,7 @@ def test_stale_stock_is_clamped_on_read_and_the_shopper_told(shopper: Shopper, a
 
 def test_archived_product_leaves_the_cart_on_read(shopper: Shopper, app: Litestar) -> None:
     shopper.add("test-2", 2)
-    sql(app, "UPDATE products SET active = false WHERE slug = 'test-2'")
+    withdraw(app, "test-2")
     cart = shopper.cart()
     assert cart["items"] == [] and cart["notices"] == [
         "Test product 2 is no longer available and was removed from your cart."

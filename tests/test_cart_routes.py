@@ -14,20 +14,12 @@ import pytest
 from litestar import Litestar, Response, get
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, Shopper, sql, variant_id
+from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, sql
 
 BADGE = re.compile(r'<a id="cart-badge"[^>]*>\s*Cart <span class="cart-count" data-count="(\d+)">(\d+)</span>')
 FLASH = re.compile(r'<p class="flash flash-(\w+)">([^<]*)</p>')
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.IGNORECASE)
-
-
-def htmx(shopper: Shopper, page: str = "/", target: str | None = None) -> dict[str, str]:
-    """What htmx sends from `page`: the request marker, the CSRF header and where the shopper is."""
-    headers = {"HX-Request": "true", "X-CSRF-Token": shopper.csrf, "HX-Current-URL": BASE_URL + page}
-    if target:
-        headers["HX-Target"] = target
-    return headers
 
 
 def badge_count(html: str) -> int:
@@ -130,7 +122,7 @@ def test_add_without_js_redirects_back_with_a_flash(shopper: Shopper) -> None:
 
 def test_add_without_next_returns_to_the_cart(shopper: Shopper) -> None:
     shopper.visit("/products/test-1")
-    form = {"product": "test-1", "variant_id": str(variant_id(shopper.app, "test-1")), "quantity": "1"}
+    form = add_form(shopper.app)
     response = shopper.post("/cart/items", form)
     assert_redirect_with_flash(response, shopper, "/cart", "Added 1 × Test product 1 to your cart.")
 
@@ -138,7 +130,7 @@ def test_add_without_next_returns_to_the_cart(shopper: Shopper) -> None:
 def test_add_with_htmx_answers_the_status_badge_and_open_drawer(shopper: Shopper) -> None:
     shopper.add("test-2", 1)
     shopper.visit("/products/test-1")
-    response = shopper.add("test-1", 2, htmx=True)
+    response = shopper.add("test-1", 2, htmx=True, page="/")
     assert_htmx_update(response, shopper, "catalog-add-status", "Added 2 × Test product 1 to your cart.")
     status = response.text.split('id="cart-badge"')[0]
     assert "Added 2 × Test product 1 to your cart." in status
@@ -152,11 +144,12 @@ def test_add_with_htmx_answers_the_status_badge_and_open_drawer(shopper: Shopper
 
 def test_a_cart_change_on_a_product_page_refreshes_its_in_cart_count(shopper: Shopper) -> None:
     shopper.add("test-1", 1)
-    headers = {"HX-Current-URL": "http://shop.test/products/test-1"}
-    response = shopper.add("test-2", 2, htmx=True, headers=headers)
+    response = shopper.add("test-2", 2, htmx=True, page="/products/test-1")
     assert '<a href="/cart">1 of this in your cart</a>' in response.text.split('id="catalog-in-cart"')[1]
     line = shopper.cart()["items"][0]["id"]
-    edit = shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "4"}, htmx=True, headers=headers)
+    edit = shopper.post(
+        f"/cart/lines/{line}/quantity", {"quantity": "4"}, htmx=True, page="/products/test-1", target="cart-drawer"
+    )
     assert 'hx-swap-oob="true"' in edit.text.split('id="catalog-in-cart"')[1].split(">")[0]
     assert "4 of this in your cart" in edit.text
 
@@ -184,7 +177,7 @@ def test_set_quantity_without_js(stocked: Shopper) -> None:
 
 def test_set_quantity_with_htmx_on_the_cart_page_swaps_the_contents(stocked: Shopper) -> None:
     line = line_id(stocked, "Test product 1")
-    headers = htmx(stocked, "/cart", "cart-contents")
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-contents")
     response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "5"}, headers=headers)
     assert_htmx_update(response, stocked, "cart-contents", "Test product 1: quantity set to 5.")
     contents = response.text.split('id="cart-badge"')[0]
@@ -194,7 +187,7 @@ def test_set_quantity_with_htmx_on_the_cart_page_swaps_the_contents(stocked: Sho
 
 def test_set_quantity_with_htmx_in_the_drawer_swaps_the_drawer(stocked: Shopper) -> None:
     line = line_id(stocked, "Test product 1")
-    headers = htmx(stocked, "/products/test-1", "cart-drawer")
+    headers = htmx_headers(stocked.csrf, "/products/test-1", "cart-drawer")
     response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "4"}, headers=headers)
     assert_htmx_update(response, stocked, "cart-drawer", "Test product 1: quantity set to 4.")
     assert re.search(rf'id="qty-drawer-{line}"[^>]*value="4"', response.text)
@@ -212,7 +205,7 @@ def test_cart_page_has_no_drawer_and_its_badge_is_a_plain_link(stocked: Shopper)
 def test_an_edit_from_a_drawer_left_on_the_cart_page_updates_both(stocked: Shopper) -> None:
     """A cart page loaded before drawers left it (an old tab) still gets its contents updated."""
     line = line_id(stocked, "Test product 1")
-    headers = htmx(stocked, "/cart", "cart-drawer")
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-drawer")
     response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "4"}, headers=headers)
     assert_htmx_update(response, stocked, "cart-drawer", "Test product 1: quantity set to 4.", on_cart_page=True)
     assert is_oob(response.text, "cart-contents")
@@ -222,7 +215,7 @@ def test_an_edit_from_a_drawer_left_on_the_cart_page_updates_both(stocked: Shopp
 @pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
 def test_set_quantity_zero_removes_the_line(stocked: Shopper, with_htmx: bool) -> None:
     line = line_id(stocked, "Test product 1")
-    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-contents") if with_htmx else {}
     response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "0", "next": "/cart"}, headers=headers)
     message = "Removed Test product 1 from your cart."
     if with_htmx:
@@ -236,7 +229,7 @@ def test_set_quantity_zero_removes_the_line(stocked: Shopper, with_htmx: bool) -
 @pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
 def test_set_quantity_over_stock_clamps_with_a_message(stocked: Shopper, with_htmx: bool) -> None:
     line = line_id(stocked, "Linen shirt (S)")
-    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-contents") if with_htmx else {}
     response = stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "9", "next": "/cart"}, headers=headers)
     message = "Only 4 of Linen shirt (S) can be bought: quantity set to 4."
     if with_htmx:
@@ -253,7 +246,7 @@ def test_set_quantity_over_stock_clamps_with_a_message(stocked: Shopper, with_ht
 @pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
 def test_remove_a_line(stocked: Shopper, with_htmx: bool) -> None:
     line = line_id(stocked, "Linen shirt (M)")
-    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-contents") if with_htmx else {}
     response = stocked.post(f"/cart/lines/{line}/remove", {"next": "/cart"}, headers=headers)
     message = "Removed Linen shirt (M) from your cart."
     if with_htmx:
@@ -267,7 +260,7 @@ def test_remove_a_line(stocked: Shopper, with_htmx: bool) -> None:
 @pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
 @pytest.mark.parametrize("slug", ["linen-shirt", "Linen-Shirt"])
 def test_remove_a_product_removes_all_its_variants(stocked: Shopper, slug: str, with_htmx: bool) -> None:
-    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-contents") if with_htmx else {}
     response = stocked.post(f"/cart/products/{slug}/remove", {"next": "/cart"}, headers=headers)
     message = "Removed Linen shirt from your cart."
     if with_htmx:
@@ -280,7 +273,7 @@ def test_remove_a_product_removes_all_its_variants(stocked: Shopper, slug: str, 
 
 @pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
 def test_clear_the_cart(stocked: Shopper, with_htmx: bool) -> None:
-    headers = htmx(stocked, "/cart", "cart-contents") if with_htmx else {}
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-contents") if with_htmx else {}
     response = stocked.post("/cart/clear", {"next": "/cart"}, headers=headers)
     if with_htmx:
         assert_htmx_update(response, stocked, "cart-contents", "Your cart is now empty.")
@@ -304,7 +297,7 @@ def test_clearing_one_cart_leaves_another_alone(stocked: Shopper, other_shopper:
 
 @pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
 def test_the_cart_page_shows_lines_and_subtotal(stocked: Shopper, with_htmx: bool) -> None:
-    response = stocked.client.get("/cart", headers={"HX-Request": "true"} if with_htmx else {})
+    response = stocked.client.get("/cart", headers=HTMX_GET if with_htmx else {})
     assert response.status_code == 200
     page = response.text
     assert "<title>Your cart · Storefront</title>" in page
@@ -326,7 +319,7 @@ def test_an_empty_cart_page(client: TestClient[Litestar]) -> None:
 
 
 def test_the_drawer_with_htmx_is_the_drawer_and_the_badge(stocked: Shopper) -> None:
-    response = stocked.client.get("/cart/drawer", headers=htmx(stocked, "/products/test-1"))
+    response = stocked.client.get("/cart/drawer", headers=htmx_headers(stocked.csrf, "/products/test-1", "cart-drawer"))
     assert response.status_code == 200
     assert first_id(response.text) == "cart-drawer"
     assert not is_oob(response.text, "cart-drawer")
@@ -339,7 +332,7 @@ def test_the_drawer_with_htmx_is_the_drawer_and_the_badge(stocked: Shopper) -> N
 def test_the_refresh_on_the_cart_page_is_its_contents_and_the_badge(stocked: Shopper) -> None:
     """A cart page shown again after another tab changed the cart: its lines and badge both catch up."""
     stocked.add("test-2", 1)
-    response = stocked.client.get("/cart/drawer", headers=htmx(stocked, "/cart"))
+    response = stocked.client.get("/cart/drawer", headers=htmx_headers(stocked.csrf, "/cart", "cart-contents"))
     assert response.status_code == 200
     assert first_id(response.text) == "cart-contents"
     assert not is_oob(response.text, "cart-contents")
@@ -363,7 +356,7 @@ def test_the_badge_matches_the_cart_after_every_change(shopper: Shopper) -> None
         lambda: shopper.post(
             f"/cart/lines/{line_id(shopper, 'Test product 1')}/quantity", {"quantity": "7"}, htmx=True
         ),
-        lambda: shopper.client.get("/cart/drawer", headers={"HX-Request": "true"}),
+        lambda: shopper.client.get("/cart/drawer", headers=HTMX_GET),
         lambda: shopper.post(f"/cart/lines/{line_id(shopper, 'Linen shirt (M)')}/remove", {}, htmx=True),
         lambda: shopper.client.get("/cart"),
         lambda: shopper.client.get("/"),
@@ -399,7 +392,7 @@ def test_the_badge_matches_the_cart_after_every_change(shopper: Shopper) -> None
 def test_next_never_leaves_the_site(stocked: Shopper, route: str, target: str) -> None:
     line = line_id(stocked, "Test product 1")
     if route == "add":
-        form = {"product": "test-1", "variant_id": str(variant_id(stocked.app, "test-1")), "quantity": "1"}
+        form = add_form(stocked.app)
         response = stocked.post("/cart/items", {**form, "next": target})
     elif route == "clear":
         response = stocked.post("/cart/clear", {"next": target})
@@ -435,7 +428,7 @@ def pages(shopper: Shopper) -> dict[str, Any]:
         "product": shopper.client.get("/products/linen-shirt"),
         "sold out": shopper.client.get("/products/silk-scarf"),
         "cart": shopper.client.get("/cart"),
-        "drawer": shopper.client.get("/cart/drawer", headers={"HX-Request": "true"}),
+        "drawer": shopper.client.get("/cart/drawer", headers=HTMX_GET),
         "htmx add": shopper.add("test-1", 1, htmx=True),
         "htmx quantity": shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "2"}, htmx=True),
         "redirect": shopper.add("test-1", 1),

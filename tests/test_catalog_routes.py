@@ -9,7 +9,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, Shopper, sql, variant_id
+from tests.conftest import BASE_URL, HTMX_GET, Shopper, variant_id
+from tests.factories import sell_out, set_stock, withdraw, withdraw_category
 from web import demo
 from web.app import create_app
 from web.settings import Settings
@@ -107,10 +108,7 @@ def test_an_unknown_category_is_404(client: TestClient[Litestar]) -> None:
 
 
 def test_an_empty_category_says_so(client: TestClient[Litestar]) -> None:
-    sql(
-        client.app,
-        "UPDATE products SET active = false WHERE category_id = (SELECT id FROM categories WHERE slug = 'home')",
-    )
+    withdraw_category(client.app, "home")
     response = client.get("/?category=home")
     assert response.status_code == 200
     assert cards(response.text) == {}
@@ -152,7 +150,7 @@ def test_pagination_keeps_the_category(small_pages: TestClient[Litestar]) -> Non
 )
 @pytest.mark.parametrize("htmx", [False, True], ids=["page", "htmx"])
 def test_a_bad_page_number_is_a_clear_4xx(client: TestClient[Litestar], query: str, status: int, htmx: bool) -> None:
-    response = client.get(f"/?{query}", headers={"HX-Request": "true"} if htmx else {})
+    response = client.get(f"/?{query}", headers=HTMX_GET if htmx else {})
     assert response.status_code == status
     assert "Traceback" not in response.text
     if htmx:
@@ -165,7 +163,7 @@ def test_a_bad_page_number_is_a_clear_4xx(client: TestClient[Litestar], query: s
 
 
 def test_an_inactive_product_is_not_listed(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE products SET active = false WHERE slug = 'test-1'")
+    withdraw(client.app, "test-1")
     first = cards(client.get("/").text)
     second = cards(client.get("/?page=2").text)
     assert "test-1" not in first | second
@@ -195,7 +193,7 @@ def test_a_product_page_shows_its_options_with_stock_states(client: TestClient[L
 
 
 def test_the_first_option_in_stock_is_chosen(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE variants SET stock = 0 WHERE sku = 'linen-shirt-s'")
+    set_stock(client.app, "linen-shirt-s", 0)
     options = variants(client.get("/products/linen-shirt").text)
     assert " checked" in options["M"]
     assert " checked" not in options["S"]
@@ -248,10 +246,7 @@ def test_a_sold_out_product_has_no_add_button(client: TestClient[Litestar]) -> N
 
 
 def test_a_product_whose_options_all_sold_out_has_no_add_button(client: TestClient[Litestar]) -> None:
-    sql(
-        client.app,
-        "UPDATE variants SET stock = 0 WHERE product_id = (SELECT id FROM products WHERE slug = 'canvas-tote')",
-    )
+    sell_out(client.app, "canvas-tote")
     response = client.get("/products/canvas-tote")
     assert all(stock_state(block) == "Sold out" for block in variants(response.text).values())
     assert "Add to cart" not in response.text
@@ -269,7 +264,7 @@ def test_an_unknown_product_is_a_404_page(client: TestClient[Litestar], slug: st
 
 
 def test_an_inactive_product_page_is_404(client: TestClient[Litestar]) -> None:
-    sql(client.app, "UPDATE products SET active = false WHERE slug = 'test-2'")
+    withdraw(client.app, "test-2")
     assert client.get("/products/test-2").status_code == 404
 
 

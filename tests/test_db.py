@@ -12,7 +12,9 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import Connection, bindparam, select
 
-from tests.conftest import Shopper, sql, variant_id
+from tests.conftest import Shopper, add_form, htmx_headers, variant_id
+from tests.counting import statements
+from tests.factories import set_stock
 from web.db import Prepared
 from web.models import products, variants
 
@@ -61,24 +63,21 @@ def test_statements_are_counted_whichever_way_they_run(app: Litestar) -> None:
         db.seen = None
 
 
-def statements(app: Litestar, request: Any) -> int:
-    db = app.state.shop.db
-    before = db.statements
-    response = request()
-    assert response.status_code == 200, response.text
-    return int(db.statements - before)
+def from_product(slug: str) -> dict[str, str]:
+    """Where an add is sent from: the product's page, into its add status."""
+    return {"page": f"/products/{slug}", "target": "catalog-add-status"}
 
 
 def test_an_add_runs_the_same_few_statements_however_full_the_cart(shopper: Shopper) -> None:
-    """DESIGN.md §8: at most 6 statements per add and 5 per cart page, whatever the cart holds. An add
+    """docs/design.md §8: at most 6 statements per add and 5 per cart page, whatever the cart holds. An add
     to an existing cart runs 4: the session, BEGIN, the cart read with the variant's check, the upsert."""
     app = shopper.app
     slugs = ["test-1", "test-2", "tea-tin", "wall-clock", "desk-tray"]
-    forms = {slug: {"product": slug, "variant_id": str(variant_id(app, slug)), "quantity": "1"} for slug in slugs}
-    shopper.post("/cart/items", forms["test-1"], htmx=True)  # creates the cart
+    forms = {slug: add_form(app, slug) for slug in slugs}
+    shopper.post("/cart/items", forms["test-1"], htmx=True, **from_product("test-1"))  # creates the cart
     adds, pages = [], []
     for slug in [*slugs[1:], "test-1"]:
-        adds.append(statements(app, partial(shopper.post, "/cart/items", forms[slug], htmx=True)))
+        adds.append(statements(app, partial(shopper.post, "/cart/items", forms[slug], htmx=True, **from_product(slug))))
         pages.append(statements(app, partial(shopper.client.get, "/cart")))
     assert len(set(adds)) == 1 and adds[0] <= 4, adds
     assert len(set(pages)) == 1 and pages[0] <= 5, pages
@@ -94,14 +93,13 @@ def test_the_first_add_makes_the_cart_in_six_statements_and_shows_it_as_stored(s
     """The answer is built from the cart read before the upsert and the line the upsert stored."""
     app = shopper.app
     shopper.visit("/products/tea-tin")
-    form = {"product": "tea-tin", "variant_id": str(variant_id(app, "tea-tin")), "quantity": "2"}
-    headers = {"HX-Current-URL": "http://shop.test/products/tea-tin"}
+    form = add_form(app, "tea-tin", 2)
     db = app.state.shop.db
     before = db.statements
-    added = shopper.post("/cart/items", form, htmx=True, headers=headers)
+    added = shopper.post("/cart/items", form, htmx=True, **from_product("tea-tin"))
     assert added.status_code == 200, added.text
     assert db.statements - before <= 6
-    stored = shopper.client.get("/cart/drawer", headers={"HX-Request": "true", **headers})
+    stored = shopper.client.get("/cart/drawer", headers=htmx_headers(shopper.csrf, "/products/tea-tin", "cart-drawer"))
     assert lines_of(added.text) == lines_of(stored.text)
     assert 'value="2" required' in lines_of(stored.text)
 
@@ -134,11 +132,10 @@ def test_every_add_answers_the_cart_as_stored(
     for product, count in (("desk-tray", 2), ("test-1", 3), ("test-2", 1)):
         shopper.add(product, count)
     if stock is not None:
-        sql(app, "UPDATE variants SET stock = :stock WHERE id = :id", stock=stock, id=variant_id(app, "test-1"))
-    headers = {"HX-Current-URL": f"http://shop.test/products/{slug}"}
-    added = shopper.add(slug, quantity, htmx=True, headers=headers)
+        set_stock(app, "test-1", stock)
+    added = shopper.add(slug, quantity, htmx=True)
     assert added.status_code == 200, added.text
-    stored = shopper.client.get("/cart/drawer", headers={"HX-Request": "true", **headers})
+    stored = shopper.client.get("/cart/drawer", headers=htmx_headers(shopper.csrf, f"/products/{slug}", "cart-drawer"))
     assert lines_of(added.text) == lines_of(stored.text)
     assert re.findall(r'<p class="notice">(.*?)</p>', added.text) == notices
     assert '<p class="notice">' not in stored.text  # said once, and stored as shown

@@ -8,8 +8,9 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, PASSWORD, Shopper, login, register, sql, variant_id
-from web.cart import service as cart_service
+from tests.conftest import BASE_URL, PASSWORD, Shopper, add_form, login, register, sql
+from tests.factories import set_stock
+from web.cart import store as cart_store
 
 
 def lines(shopper: Shopper) -> list[tuple[str, int]]:
@@ -37,7 +38,7 @@ def test_merge_sums_clamps_and_drops_and_reports(app: Litestar, shopper: Shopper
     shopper.add("linen-shirt", 2, label="M")  # stock 2: the sum 3 is clamped
     shopper.add("cotton-cap", 1)  # stock 1, then sold out before login
     shopper.add("test-2", 2)
-    sql(app, "UPDATE variants SET stock = 0 WHERE sku = 'cotton-cap'")
+    set_stock(app, "cotton-cap", 0)
     login(shopper, "merge@example.com")
     assert lines(shopper) == [("linen-shirt", 2), ("test-1", 7), ("test-2", 2)]
     page = shopper.visit("/cart")
@@ -49,7 +50,7 @@ def test_merge_sums_clamps_and_drops_and_reports(app: Litestar, shopper: Shopper
 
 
 def test_merge_clamps_to_the_per_line_maximum(app: Litestar, shopper: Shopper, other_shopper: Shopper) -> None:
-    sql(app, "UPDATE variants SET stock = 500 WHERE sku = 'test-1'")
+    set_stock(app, "test-1", 500)
     register(app, "max@example.com")
     login(other_shopper, "max@example.com")
     other_shopper.visit("/")
@@ -114,7 +115,7 @@ def test_add_racing_login_is_never_lost_or_doubled(app: Litestar, shopper: Shopp
     register(app, f"race{repeat}@example.com")
     shopper.add("test-1", 1)
     cookie, token = shopper.session_cookie or "", shopper.csrf
-    form = {"product": "test-2", "variant_id": str(variant_id(app, "test-2")), "quantity": "3", "csrf_token": token}
+    form = {**add_form(app, "test-2", 3), "csrf_token": token}
     login_form = {"email": f"race{repeat}@example.com", "password": PASSWORD, "csrf_token": token}
 
     def add() -> int:
@@ -161,7 +162,7 @@ def test_a_failing_merge_never_blocks_login(app: Litestar, shopper: Shopper, mon
     def broken(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("merge exploded")
 
-    monkeypatch.setattr(cart_service, "merge", broken)
+    monkeypatch.setattr(cart_store, "merge", broken)
     assert login(shopper, "fails@example.com").status_code == 303
     page = shopper.visit("/")
     assert "could not move your guest cart" in page.text

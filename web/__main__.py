@@ -14,7 +14,7 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from web import demo
-from web.cart.service import purge_carts
+from web.cart.store import purge_carts
 from web.db import Database, DatabaseUnavailable, alembic_config, check_migrated
 from web.sessions import session_store
 from web.settings import ROOT, Settings, SettingsError

@@ -14,20 +14,17 @@ from litestar.params import FromPath
 
 from web import forms
 from web.cart import service as cart
+from web.cart.store import CartView, read_cart
 from web.catalog import service as catalog
 from web.headers import media_type
-from web.owner import add_to_cart, load_cart, resolve_owner
-from web.problems import InvalidInput, Problem
+from web.owner import resolve_owner
+from web.problems import InvalidInput, UnsupportedMediaType
 from web.sessions import short_hash
-from web.visit import Visit, check_origin, visit
+from web.unit import Visit
+from web.visit import JSON_CALL, check_origin, shop_of, visit
 
 
-class UnsupportedMediaType(Problem):
-    status = 415
-    code = "UNSUPPORTED_MEDIA_TYPE"
-
-
-def cart_json(view: cart.CartView, currency: str) -> dict[str, Any]:
+def cart_json(view: CartView, currency: str) -> dict[str, Any]:
     return {
         "items": [
             {
@@ -75,15 +72,16 @@ def whole(body: dict[str, Any], name: str, *, minimum: int, maximum: int, requir
 @get("/api/cart", name="api.cart")
 async def read(request: Request) -> dict[str, Any]:
     def work(v: Visit) -> dict[str, Any]:
-        return cart_json(load_cart(v), v.settings.currency)
+        return cart_json(cart.load_cart(v), v.settings.currency)
 
     return await visit(request, work)
 
 
 @post("/api/cart", name="api.cart_add", status_code=201)
 async def add(request: Request) -> dict[str, Any]:
+    shop = shop_of(request)
     body = await json_object(request)
-    settings = request.app.state.shop.settings
+    settings = shop.settings
     product_id = body.get("productId")
     if not isinstance(product_id, str) or not 0 < len(product_id) <= 80:
         raise InvalidInput("productId must be a product's id, such as “test-1”.", field="productId")
@@ -93,10 +91,10 @@ async def add(request: Request) -> dict[str, Any]:
 
     def work(v: Visit) -> dict[str, Any]:
         _product, variant, _name = catalog.resolve_variant(v.conn, product_id, variant_id)
-        result = add_to_cart(v, variant, quantity)
+        result = cart.add_to_cart(v, variant, quantity)
         return {**cart_json(result.cart, settings.currency), "message": result.message}
 
-    return await visit(request, work, write=True)
+    return await visit(request, work, write=True, csrf=JSON_CALL)
 
 
 @delete("/api/cart/product/{product_id:str}", name="api.cart_remove_product", status_code=200)
@@ -104,11 +102,10 @@ async def remove_product(request: Request, product_id: FromPath[str]) -> dict[st
     require_json(request)
 
     def work(v: Visit) -> dict[str, Any]:
-        pid, _variant, name = catalog.resolve_variant(v.conn, product_id, None)
-        result = cart.remove_product(v.conn, resolve_owner(v).cart_id, pid, name)
-        return {**cart_json(load_cart(v), v.settings.currency), "message": result.message}
+        message = cart.remove_product(v, product_id)
+        return {**cart_json(cart.load_cart(v), v.settings.currency), "message": message}
 
-    return await visit(request, work, write=True)
+    return await visit(request, work, write=True, csrf=JSON_CALL)
 
 
 @delete("/api/cart/items/{line_id:int}", name="api.cart_remove_line", status_code=200)
@@ -116,10 +113,10 @@ async def remove_line(request: Request, line_id: forms.PathId) -> dict[str, Any]
     require_json(request)
 
     def work(v: Visit) -> dict[str, Any]:
-        result = cart.remove_line(v.conn, resolve_owner(v).cart_id, line_id)
-        return {**cart_json(load_cart(v), v.settings.currency), "message": result.message}
+        message = cart.remove_line(v, line_id)
+        return {**cart_json(cart.load_cart(v), v.settings.currency), "message": message}
 
-    return await visit(request, work, write=True)
+    return await visit(request, work, write=True, csrf=JSON_CALL)
 
 
 @get("/api/debug/session", name="api.debug_session")
@@ -130,7 +127,7 @@ async def debug_session(request: Request) -> dict[str, Any]:
         known = not v.session.is_new
         return {
             "sessionHash": short_hash(v.session.id) if known else None,
-            "userId": v.session.get("user_id"),
+            "userId": resolve_owner(v).user_id,
             "cookieNames": sorted(request.cookies),
         }
 
@@ -143,7 +140,7 @@ async def debug_cart(request: Request) -> dict[str, Any]:
 
     def work(v: Visit) -> dict[str, Any]:
         owner = resolve_owner(v)
-        view, _stale = cart.read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
+        view, _stale = read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
         return {"owner": {"kind": owner.kind, "userId": owner.user_id}, "itemCount": view.count}
 
     return await visit(request, work)

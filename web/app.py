@@ -20,7 +20,7 @@ from web.ops import router as ops_router
 from web.pages import Renderer
 from web.sessions import Session, session_store
 from web.settings import Settings
-from web.visit import Shop
+from web.unit import Shop
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -93,7 +93,6 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.shop = shop
     app.state.renderer = Renderer(settings, app)
-    app.state.metrics = shop.metrics
     app.state.access_log = AccessLog()
     observe(app, settings, shop.metrics, finish_headers, app.state.access_log)
     configure_logging()

@@ -4,7 +4,7 @@ A request's database work is one synchronous function on one connection. On SQLi
 inline on the event loop (one statement costs microseconds; a thread hop costs more than the
 whole unit), with writes serialised by a process-wide lock plus `BEGIN IMMEDIATE`, so SQLite's
 sleep-and-retry never runs between our own connections. Other engines run the same function in a
-worker thread. DESIGN.md §8 has the measurements behind this.
+worker thread. docs/design.md §8 has the measurements behind this.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Prepared:
     """A hot path's statement: built once with bound parameters, compiled once, run on the driver.
 
     On SQLite it runs on the sqlite3 connection itself: SQLAlchemy's per-execution work (about
-    25 µs) costs several times what SQLite takes to run these statements (DESIGN.md §8,
+    25 µs) costs several times what SQLite takes to run these statements (docs/design.md §8,
     bench/README.md). Other engines run it through SQLAlchemy as usual, where a worker-thread hop
     costs far more. Either way rows have the statement's column names as attributes.
     """

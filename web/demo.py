@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 from sqlalchemy import Connection, select
 
@@ -20,15 +19,12 @@ class DemoProduct:
     description: str
     price: int
     variants: tuple[tuple[str, int], ...]  # (label, stock); one ("", n) for a product without options
-    hue: int
 
 
 SIZES = ("S", "M", "L", "XL")
 PRODUCTS = [
-    DemoProduct("test-1", "Test product 1", "stationery", "A plain product for smoke tests.", 500, (("", 50),), 200),
-    DemoProduct(
-        "test-2", "Test product 2", "stationery", "Another plain product for smoke tests.", 750, (("", 50),), 220
-    ),
+    DemoProduct("test-1", "Test product 1", "stationery", "A plain product for smoke tests.", 500, (("", 50),)),
+    DemoProduct("test-2", "Test product 2", "stationery", "Another plain product for smoke tests.", 750, (("", 50),)),
     DemoProduct(
         "linen-shirt",
         "Linen shirt",
@@ -36,7 +32,6 @@ PRODUCTS = [
         "Breathable washed linen, relaxed fit.",
         5900,
         tuple(zip(SIZES, (4, 2, 7, 0), strict=True)),
-        30,
     ),
     DemoProduct(
         "merino-sweater",
@@ -45,7 +40,6 @@ PRODUCTS = [
         "Fine merino wool, crew neck.",
         8900,
         tuple(zip(SIZES, (3, 5, 5, 1), strict=True)),
-        10,
     ),
     DemoProduct(
         "canvas-tote",
@@ -54,7 +48,6 @@ PRODUCTS = [
         "Heavy cotton canvas with inner pocket.",
         2400,
         (("Natural", 25), ("Black", 12)),
-        45,
     ),
     DemoProduct(
         "wool-socks",
@@ -63,7 +56,6 @@ PRODUCTS = [
         "Warm ribbed socks, pack of two.",
         1500,
         (("36-40", 30), ("41-46", 30)),
-        0,
     ),
     DemoProduct(
         "rain-jacket",
@@ -72,10 +64,9 @@ PRODUCTS = [
         "Waterproof shell with taped seams.",
         12900,
         tuple(zip(SIZES, (2, 3, 3, 2), strict=True)),
-        190,
     ),
-    DemoProduct("cotton-cap", "Cotton cap", "apparel", "Six-panel cap, adjustable strap.", 1900, (("", 1),), 60),
-    DemoProduct("silk-scarf", "Silk scarf", "apparel", "Hand-rolled edges, printed silk twill.", 6500, (("", 0),), 320),
+    DemoProduct("cotton-cap", "Cotton cap", "apparel", "Six-panel cap, adjustable strap.", 1900, (("", 1),)),
+    DemoProduct("silk-scarf", "Silk scarf", "apparel", "Hand-rolled edges, printed silk twill.", 6500, (("", 0),)),
     DemoProduct(
         "ceramic-vase",
         "Ceramic vase",
@@ -83,7 +74,6 @@ PRODUCTS = [
         "Stoneware vase with a matte glaze.",
         3900,
         (("Small", 6), ("Large", 3)),
-        15,
     ),
     DemoProduct(
         "wool-throw",
@@ -92,9 +82,8 @@ PRODUCTS = [
         "A soft throw for the sofa, 130 × 170 cm.",
         9900,
         (("Grey", 4), ("Ochre", 2)),
-        40,
     ),
-    DemoProduct("scented-candle", "Scented candle", "home", "Soy wax, cedar and fig, 40 hours.", 2200, (("", 40),), 25),
+    DemoProduct("scented-candle", "Scented candle", "home", "Soy wax, cedar and fig, 40 hours.", 2200, (("", 40),)),
     DemoProduct(
         "linen-cushion",
         "Linen cushion",
@@ -102,19 +91,18 @@ PRODUCTS = [
         "Linen cover with a feather insert.",
         3500,
         (("Sand", 9), ("Sage", 0), ("Rust", 5)),
-        100,
     ),
-    DemoProduct("wall-clock", "Wall clock", "home", "Silent sweep movement, oak frame.", 4900, (("", 8),), 210),
-    DemoProduct("table-lamp", "Table lamp", "home", "Brass lamp with a linen shade.", 11900, (("", 3),), 50),
-    DemoProduct("chef-knife", "Chef's knife", "kitchen", "20 cm blade, forged steel.", 8900, (("", 10),), 0),
-    DemoProduct("espresso-cups", "Espresso cups", "kitchen", "Set of four porcelain cups.", 2900, (("", 20),), 20),
+    DemoProduct("wall-clock", "Wall clock", "home", "Silent sweep movement, oak frame.", 4900, (("", 8),)),
+    DemoProduct("table-lamp", "Table lamp", "home", "Brass lamp with a linen shade.", 11900, (("", 3),)),
+    DemoProduct("chef-knife", "Chef's knife", "kitchen", "20 cm blade, forged steel.", 8900, (("", 10),)),
+    DemoProduct("espresso-cups", "Espresso cups", "kitchen", "Set of four porcelain cups.", 2900, (("", 20),)),
     DemoProduct(
-        "cast-iron-pan", "Cast iron pan", "kitchen", "Pre-seasoned, 26 cm.", 5400, (("24 cm", 5), ("28 cm", 4)), 5
+        "cast-iron-pan", "Cast iron pan", "kitchen", "Pre-seasoned, 26 cm.", 5400, (("24 cm", 5), ("28 cm", 4))
     ),
     DemoProduct(
-        "olive-board", "Olive wood board", "kitchen", "A board cut from one piece of olive wood.", 3900, (("", 7),), 35
+        "olive-board", "Olive wood board", "kitchen", "A board cut from one piece of olive wood.", 3900, (("", 7),)
     ),
-    DemoProduct("tea-tin", "Tea tin", "kitchen", "Airtight tin for loose tea.", 1400, (("", 60),), 150),
+    DemoProduct("tea-tin", "Tea tin", "kitchen", "Airtight tin for loose tea.", 1400, (("", 60),)),
     DemoProduct(
         "linen-apron",
         "Linen apron",
@@ -122,7 +110,6 @@ PRODUCTS = [
         "Cross-back apron with two pockets.",
         3200,
         (("Blue", 10), ("Natural", 10)),
-        215,
     ),
     DemoProduct(
         "dot-notebook",
@@ -131,7 +118,6 @@ PRODUCTS = [
         "A5, 192 pages, lay-flat binding.",
         1800,
         (("A5", 40), ("A6", 25)),
-        260,
     ),
     DemoProduct(
         "fountain-pen",
@@ -140,36 +126,13 @@ PRODUCTS = [
         "Steel nib, converter included.",
         4500,
         (("Fine", 6), ("Medium", 6)),
-        240,
     ),
-    DemoProduct("desk-tray", "Desk tray", "stationery", "Powder-coated steel tray.", 2600, (("", 12),), 280),
+    DemoProduct("desk-tray", "Desk tray", "stationery", "Powder-coated steel tray.", 2600, (("", 12),)),
 ]
 
 
 def image_path(slug: str) -> str:
     return f"img/products/{slug}.svg"
-
-
-def product_svg(product: DemoProduct) -> str:
-    """A simple picture for a demo product: its initials on a coloured tile."""
-    initials = "".join(word[0] for word in product.name.replace("'", "").split()[:2]).upper()
-    hue = product.hue
-    return (
-        '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 240 240" role="img">'
-        f"<title>{product.name}</title>"
-        f'<rect width="240" height="240" fill="hsl({hue} 45% 88%)"/>'
-        f'<circle cx="120" cy="120" r="78" fill="hsl({hue} 40% 70%)"/>'
-        f'<text x="120" y="138" text-anchor="middle" font-family="sans-serif" font-size="52" '
-        f'font-weight="700" fill="hsl({hue} 45% 25%)">{initials}</text></svg>\n'
-    )
-
-
-def write_images(static_dir: Path) -> int:
-    folder = static_dir / "img" / "products"
-    folder.mkdir(parents=True, exist_ok=True)
-    for product in PRODUCTS:
-        (folder / f"{product.slug}.svg").write_text(product_svg(product))
-    return len(PRODUCTS)
 
 
 def load(conn: Connection) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 from litestar import Request, Response
 from litestar.enums import MediaType
@@ -17,8 +18,10 @@ from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED, HTTP_413_REQUEST_
 from redis.exceptions import RedisError
 
 from web.db import DatabaseUnavailable
-from web.pages import html, is_htmx, renderer
-from web.problems import Problem
+from web.forms import safe_next
+from web.headers import header
+from web.pages import current_path, html, is_htmx, renderer
+from web.problems import LoginRequired, Problem
 
 log = logging.getLogger("storefront")
 RETRY_AFTER_SECONDS = "5"
@@ -52,7 +55,7 @@ def respond(
     headers: dict[str, str] | None = None,
 ) -> Response[Any]:
     headers = dict(headers or {})
-    if request.url.path.startswith("/api/") or request.url.path == "/api":
+    if is_api(request):
         body: dict[str, Any] = {"error": code, "message": message}
         if field:
             body["field"] = field
@@ -64,6 +67,32 @@ def respond(
         return html(renderer(request).render("partials/toast.html", {**context, "oob": True}), status, headers)
     page = {**context, "cart": None, "csrf_token": "", "flashes": [], "drawer_open": False}
     return html(renderer(request).render("errors/error.html", page), status, headers)
+
+
+def is_api(request: Request[Any, Any, Any]) -> bool:
+    return request.url.path.startswith("/api/") or request.url.path == "/api"
+
+
+def return_address(request: Request[Any, Any, Any]) -> str:
+    """Where to come back to after logging in: the page asked for (an htmx request's page), or for a
+    plain form the page it was sent from when that is ours."""
+    if is_htmx(request) or request.method in ("GET", "HEAD"):
+        return safe_next(current_path(request))
+    referer = urlsplit(header(request, "referer") or "")
+    if referer.netloc and referer.netloc != header(request, "host"):
+        return "/"
+    return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
+
+
+def login_required_handler(request: Request[Any, Any, Any], error: LoginRequired) -> Response[Any]:
+    """Pages send the visitor to log in and back (htmx by HX-Redirect, as a 303 would replace only
+    the target); /api answers 401."""
+    if is_api(request):
+        return problem_handler(request, error)
+    location = f"/login?next={quote(return_address(request), safe='/')}"
+    if is_htmx(request):
+        return html("", headers={"HX-Redirect": location})
+    return Response("", status_code=303, headers={"Location": location}, media_type=MediaType.HTML)
 
 
 def problem_handler(request: Request[Any, Any, Any], error: Problem) -> Response[Any]:
@@ -107,6 +136,7 @@ def server_error_handler(request: Request[Any, Any, Any], error: Exception) -> R
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
+    LoginRequired: login_required_handler,
     Problem: problem_handler,
     HTTPException: http_handler,
     DatabaseUnavailable: unavailable_handler,

@@ -15,6 +15,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -76,6 +77,8 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[int] = mapped_column(Integer)
+    # Staff may enter the back office: web/guards.py is the one place that checks it.
+    is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (CheckConstraint("email = lower(trim(email))", name="email_normalised"),)
 
 

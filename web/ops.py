@@ -22,7 +22,7 @@ from web.headers import raw_header
 from web.metrics import Metrics
 from web.sessions import Session, short_hash
 from web.settings import Settings
-from web.visit import Shop
+from web.visit import shop_of
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -37,7 +37,7 @@ async def health() -> dict[str, Any]:
 @get("/readyz", name="ops.ready", media_type=MediaType.JSON)
 async def ready(request: Request) -> Response[dict[str, Any]]:
     """The database and the session store answer: this worker can serve shoppers."""
-    shop: Shop = request.app.state.shop
+    shop = shop_of(request)
     checks: dict[str, str] = {}
     try:
         await shop.db.run(lambda conn: conn.execute(text("SELECT 1")).scalar_one())
@@ -56,11 +56,12 @@ async def ready(request: Request) -> Response[dict[str, Any]]:
 @get("/metrics", name="ops.metrics")
 async def metrics(request: Request) -> Response[bytes]:
     """Prometheus text format, for the addresses in METRICS_ALLOW only (404 for anyone else)."""
-    settings: Settings = request.app.state.shop.settings
+    shop = shop_of(request)
+    settings = shop.settings
     address = request.client.host if request.client else ""
     if "*" not in settings.metrics_allow and address not in settings.metrics_allow:
         return Response(b"Not found", status_code=404, media_type=MediaType.TEXT)
-    return Response(request.app.state.metrics.exposition(), media_type=PROMETHEUS_TEXT)
+    return Response(shop.metrics.exposition(), media_type=PROMETHEUS_TEXT)
 
 
 router = Router(path="/", route_handlers=[health, ready, metrics])

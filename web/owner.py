@@ -1,18 +1,25 @@
-"""The owner resolver: the one place that decides whose cart a request touches."""
+"""The owner resolver: the one place that decides whose cart a request touches.
+
+Who a session belongs to (its user, its cart, a guest cart whose merge failed) is kept under a few
+session keys, and this module is the only code that reads or writes them: every cart read and
+write, HTML or JSON, starts from resolve_owner(). A test fails when another module reads them.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from sqlalchemy import bindparam, insert, select
+from web.sessions import Session
+from web.unit import Visit
 
-from web.cart import service as cart
-from web.db import Prepared, dialect_insert
-from web.models import carts
-from web.visit import Visit
-
-NEW_CART = Prepared(insert(carts).values(created_at=bindparam("now")).returning(carts.c.id))
+USER_ID = "user_id"
+CART_ID = "cart_id"
+# A guest cart whose merge into the user's failed at login: kept for the next login, and for the
+# guest again after logout.
+UNMERGED_CART_ID = "unmerged_cart_id"
+USER_EMAIL = "user_email"
+USER_NAME = "user_name"
 
 
 @dataclass(frozen=True)
@@ -22,70 +29,76 @@ class Owner:
     user_id: int | None = None
 
 
+@dataclass(frozen=True)
+class SignedIn:
+    """The logged-in user as the session remembers them, for the header and the account links."""
+
+    id: int
+    email: str
+    name: str
+
+
 def resolve_owner(v: Visit) -> Owner:
     """The logged-in user if any, else the guest session.
 
     Both keep their cart's id in the session (a user's is set at login from carts.user_id), so
     resolving costs no query; the user's cart is found again by user_id if it ever goes missing.
     """
-    cart_id = v.session.get("cart_id")
-    user_id = v.session.get("user_id")
+    cart_id = v.session.get(CART_ID)
+    user_id = v.session.get(USER_ID)
     cart_id = int(cart_id) if cart_id is not None else None
     if user_id is not None:
         return Owner("user", cart_id, int(user_id))
     return Owner("guest", cart_id)
 
 
-def user_cart(v: Visit, user_id: int) -> int:
-    """The user's one open cart, created if missing; concurrent creations meet on UNIQUE(user_id)."""
-    insert_ = dialect_insert(v.conn.dialect.name)(carts)
-    v.conn.execute(insert_.values(user_id=user_id, created_at=v.now).on_conflict_do_nothing(index_elements=["user_id"]))
-    return int(v.conn.execute(select(carts.c.id).where(carts.c.user_id == user_id)).scalar_one())
+def signed_in(session: Session) -> SignedIn | None:
+    user_id = session.get(USER_ID)
+    if user_id is None:
+        return None
+    return SignedIn(int(user_id), session.get(USER_EMAIL, ""), session.get(USER_NAME, ""))
 
 
-def cart_for_writing(v: Visit, owner: Owner) -> int:
-    """The owner's cart id, creating the cart on the first add. Call inside a write transaction."""
-    if owner.cart_id is not None:
-        return owner.cart_id
-    cart_id = user_cart(v, owner.user_id) if owner.user_id is not None else NEW_CART.scalar(v.conn, now=v.now)
-    v.session.set("cart_id", cart_id)
-    return int(cart_id)
+def own_cart(v: Visit, cart_id: int | None) -> None:
+    """This session's cart is now `cart_id` (None: it has none, e.g. it was purged)."""
+    if cart_id is None:
+        v.session.pop(CART_ID)
+    else:
+        v.session.set(CART_ID, cart_id)
 
 
-def add_to_cart(v: Visit, variant_id: int, quantity: int, product_slug: str | None = None) -> cart.AddResult:
-    """Add to the owner's cart; a cart that went missing under a live session is found or made again.
-
-    The result carries the cart after the add, settled as load_cart() settles it."""
-    limit = v.settings.max_line_quantity
-
-    def add() -> tuple[int, cart.AddResult]:
-        cart_id = cart_for_writing(v, resolve_owner(v))
-        return cart_id, cart.add(v.conn, cart_id, variant_id, quantity, limit, v.now, product_slug)
-
-    try:
-        cart_id, result = add()
-    except cart.CartMissing:
-        v.session.pop("cart_id")
-        cart_id, result = add()
-    v.metrics.cart_adds.inc()
-    if result.added < result.requested:
-        v.metrics.cart_clamps.inc()
-    settle(v, cart_id, result.stale)
-    return result
+def unmerged_cart(v: Visit) -> int | None:
+    """The guest cart a login should merge: the session's own while a guest, else one a login failed to merge."""
+    owner = resolve_owner(v)
+    found = owner.cart_id if owner.kind == "guest" else v.session.get(UNMERGED_CART_ID)
+    return int(found) if found is not None else None
 
 
-def load_cart(v: Visit, owner: Owner | None = None) -> cart.CartView:
-    """The owner's cart as it may be bought now; stale lines are clamped in the database too."""
-    owner = owner or resolve_owner(v)
-    view, stale = cart.read_cart(v.conn, owner.cart_id, v.settings.max_line_quantity)
-    if owner.cart_id is not None:
-        settle(v, owner.cart_id, stale)
-    return view
+def keep_unmerged(v: Visit, cart_id: int | None) -> None:
+    if cart_id is None:
+        v.session.pop(UNMERGED_CART_ID)
+    else:
+        v.session.set(UNMERGED_CART_ID, cart_id)
 
 
-def settle(v: Visit, cart_id: int, stale: bool) -> None:
-    """Store what the shopper is shown: lines read above their stock or the per-line limit are clamped."""
-    if stale:
-        v.metrics.cart_clamps.inc()
-        with v.writing():
-            cart.clamp_cart(v.conn, cart_id, v.settings.max_line_quantity, v.now)
+def log_in(v: Visit, user: SignedIn, cart_id: int) -> None:
+    """The session belongs to `user` from now on, with their cart; a new ID and CSRF token seal it."""
+    v.session.set(USER_ID, user.id)
+    v.session.set(USER_EMAIL, user.email)
+    v.session.set(USER_NAME, user.name)
+    v.session.set(CART_ID, cart_id)
+    v.session.new_csrf_token()
+    v.session.rotate()
+
+
+def log_out(v: Visit) -> None:
+    """The stored session is deleted and a fresh guest session takes its place.
+
+    It starts empty, except for a guest cart whose merge failed at login: that stays the guest's,
+    to be merged at the next login.
+    """
+    unmerged = v.session.get(UNMERGED_CART_ID)
+    v.session.reset()
+    v.session.rotate()
+    if unmerged is not None:
+        v.session.set(CART_ID, unmerged)

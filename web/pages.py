@@ -7,6 +7,7 @@ drawer and the cart page can never disagree about the cart.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -17,16 +18,28 @@ from litestar import Litestar, Request, Response
 from litestar.enums import MediaType
 from markupsafe import Markup
 
-from web.cart import service as cart
+from web import owner
+from web.cart.service import load_cart
+from web.cart.store import CartView
 from web.forms import safe_next
 from web.headers import header
-from web.owner import load_cart
 from web.settings import Settings
-from web.visit import Visit
+from web.unit import Visit
 
 CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 # Rendered partials kept by partial(): about 1.5 KB each for a cart line, so a few MB per worker.
 PARTIALS_KEPT = 4096
+
+
+# What partial() takes as values: they key its cache, so none may change after it is rendered.
+IMMUTABLE_SCALARS = frozenset({str, Markup, int, bool, float, type(None)})
+
+
+def immutable(value: Any) -> bool:
+    """Text, numbers and None, or a tuple (a named tuple such as a cart Line included) of them."""
+    if type(value) in IMMUTABLE_SCALARS:
+        return True
+    return isinstance(value, tuple) and all(type(item) in IMMUTABLE_SCALARS for item in value)
 
 
 class ShopContext(Context):
@@ -111,19 +124,18 @@ class Renderer:
         HTML: it is rendered once and then reused while it stays among the PARTIALS_KEPT most recent.
 
         The key is the template itself (a new object when a file changes in development) and the
-        values, which must be hashable. A name the partial uses but was not given is an error, as
-        anywhere else, so the key cannot miss anything the HTML depends on.
+        values, which must be immutable (see immutable()), so no value can change under a kept
+        HTML. A name the partial uses but was not given is an error, as anywhere else, so the key
+        cannot miss anything the HTML depends on.
         """
         template = self._templates.get(name) or self._template(name)
-        try:
-            return self._partials(template, tuple(values.items()))
-        except TypeError as error:
-            # Only when the values are the cause: a TypeError from rendering passes through as it is.
-            try:
-                hash(tuple(values.values()))
-            except TypeError:
-                raise TypeError(f"partial({name!r}): every value must be hashable ({error})") from None
-            raise
+        for key, value in values.items():
+            if not immutable(value):
+                raise TypeError(
+                    f"partial({name!r}): {key} is a {type(value).__name__}; every value must be immutable "
+                    "(text, numbers, None, or tuples and named tuples of them), or a change to it would be missed"
+                )
+        return self._partials(template, tuple(values.items()))
 
     @staticmethod
     def _render_partial(template: Template, values: tuple[tuple[str, Any], ...]) -> Markup:
@@ -147,37 +159,45 @@ def current_path(request: Request) -> str:
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
 
-def layout(v: Visit, view: cart.CartView | None = None, *, flashes: bool = True) -> dict[str, Any]:
+def layout(v: Visit, view: CartView | None = None, *, flashes: bool = True) -> dict[str, Any]:
     """What base.html needs: the cart for badge and drawer, the CSRF token and pending flash messages."""
-    view = view if view is not None else load_cart(v)
-    user_id = v.session.get("user_id")
     return {
-        "user": {"id": user_id, "email": v.session.get("user_email"), "name": v.session.get("user_name")}
-        if user_id is not None
-        else None,
-        "cart": view,
+        "user": owner.signed_in(v.session),
+        "cart": view if view is not None else load_cart(v),
         "csrf_token": v.session.csrf_token,
         "flashes": v.session.take_flashes() if flashes else [],
         "drawer_open": False,
     }
 
 
-def sent_csrf_token(request: Request, form: Any) -> str | None:
-    """The synchronizer token an unsafe request carries: htmx's header, else the form's hidden field."""
-    sent = header(request, "x-csrf-token")
-    if sent:
-        return sent
-    values = form.getall("csrf_token", [])
-    return values[0] if len(values) == 1 and isinstance(values[0], str) else None
-
-
 def html(body: str, status: int = 200, headers: dict[str, str] | None = None) -> Response[str]:
     return Response(body, status_code=status, media_type=MediaType.HTML, headers=headers)
 
 
+@dataclass(frozen=True)
+class Page:
+    """Which page an htmx request came from: the X-Page header every page sets on <body>, its route's
+    name and, for a page about one thing (a product), that thing's key: "catalog.product:linen-shirt".
+    web/fragments.py looks up what the page shows by it."""
+
+    name: str
+    key: str = ""
+
+    @classmethod
+    def of(cls, request: Request) -> Page:
+        name, _, key = (header(request, "x-page") or "").partition(":")
+        return cls(name, key)
+
+    def __str__(self) -> str:
+        return f"{self.name}:{self.key}" if self.key else self.name
+
+
 def page(request: Request, template: str, context: Mapping[str, Any], status: int = 200) -> Response[str]:
+    """A whole page. `page_key` in the context names what a page about one thing shows (a product's slug)."""
     out = renderer(request)
-    return html(out.render(template, out.shown_at(current_path(request), context)), status)
+    this = Page(request.route_handler.name or "", context.get("page_key", ""))
+    shown = out.shown_at(current_path(request), {**context, "page": str(this)})
+    return html(out.render(template, shown), status)
 
 
 def fragments(*parts: str) -> Response[str]:

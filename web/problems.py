@@ -1,4 +1,8 @@
-"""What can go wrong for a shopper, independent of HTTP. errors.py turns these into responses."""
+"""What can go wrong for a shopper, independent of HTTP: every problem a request can answer with.
+
+Services and routes raise these; errors.py turns each into a page, an htmx fragment or JSON with
+its status. Nothing here imports anything of the shop's, so every layer may raise them.
+"""
 
 from __future__ import annotations
 
@@ -31,3 +35,43 @@ class Conflict(Problem):
 class Forbidden(Problem):
     status = 403
     code = "FORBIDDEN"
+
+
+class CsrfRejected(Forbidden):
+    code = "CSRF_FAILED"
+
+
+class StaffOnly(Forbidden):
+    """A logged-in shopper asked for a page that only the shop's staff may see."""
+
+    code = "STAFF_ONLY"
+
+
+class LoginRequired(Problem):
+    """Only a logged-in user may do this: pages send the visitor to log in (and back), /api says 401."""
+
+    status = 401
+    code = "LOGIN_REQUIRED"
+
+
+class WrongCredentials(Problem):
+    status = 401
+    code = "INVALID_CREDENTIALS"
+
+
+class UnsupportedMediaType(Problem):
+    status = 415
+    code = "UNSUPPORTED_MEDIA_TYPE"
+
+
+class TooManyAttempts(Problem):
+    status = 429
+    code = "TOO_MANY_ATTEMPTS"
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CartMissing(NotFound):
+    """The cart the session pointed at no longer exists (purged by housekeeping)."""

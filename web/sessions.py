@@ -189,9 +189,6 @@ class SessionStore(ABC):
         session.expires_at = expires_at
         session.changes.clear()
 
-    def destroy(self, conn: Connection, session: Session) -> None:
-        self._delete(conn, session_key(session.id))
-
     @abstractmethod
     def ping(self) -> None:
         """Raise if the store cannot be reached (readiness probe)."""

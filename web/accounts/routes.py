@@ -15,31 +15,28 @@ import anyio.to_thread
 from argon2 import PasswordHasher
 from litestar import Request, Response, Router, get, post
 
-from web import forms
+from web import forms, owner
 from web.accounts import service as accounts
 from web.api import json_object, require_json
 from web.cart import service as cart
+from web.cart.store import MergeReport
 from web.forms import safe_next
-from web.owner import resolve_owner, user_cart
-from web.pages import html, is_htmx, layout, page, redirect_back, sent_csrf_token
-from web.problems import InvalidInput, Problem
+from web.guards import LOGIN_FIRST, requires_user, user_of
+from web.pages import html, is_htmx, layout, page, redirect_back
+from web.problems import InvalidInput, LoginRequired, TooManyAttempts, WrongCredentials
 from web.settings import Settings
-from web.visit import Shop, Visit, visit
+from web.unit import Shop, Visit
+from web.visit import JSON_CALL, FormToken, JsonCall, form_token, shop_of, visit
 
 WRONG_CREDENTIALS = "That email and password do not match an account. Check them and try again."
 THROTTLED = "Too many attempts to log in. Please wait a few minutes and try again."
 ACCOUNT_READY = "Your account is ready: log in with your email and password."
 
 
-class WrongCredentials(Problem):
-    status = 401
-    code = "INVALID_CREDENTIALS"
-
-
 @dataclass(frozen=True)
 class LoggedIn:
     account: accounts.Account
-    report: cart.MergeReport
+    report: MergeReport
 
 
 def password_hasher(settings: Settings) -> PasswordHasher:
@@ -50,37 +47,9 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-def merge_guest_cart(v: Visit, user_id: int) -> cart.MergeReport:
-    """Move the guest cart into the user's; a failure is reported, never raised, and the guest cart kept."""
-    owner = resolve_owner(v)
-    guest_cart_id = owner.cart_id if owner.kind == "guest" else v.session.get("unmerged_cart_id")
-    target = user_cart(v, user_id)
-    report = cart.MergeReport()
-    if guest_cart_id is not None and guest_cart_id != target:
-        try:
-            with v.conn.begin_nested():
-                report = cart.merge(v.conn, guest_cart_id, target, v.settings.max_line_quantity, v.now)
-            v.session.pop("unmerged_cart_id")
-        except Exception:
-            report = cart.MergeReport(failed=True)
-            v.session.set("unmerged_cart_id", guest_cart_id)
-    v.session.set("cart_id", target)
-    v.metrics.merges.labels("failed" if report.failed else "merged" if report.lines else "empty").inc()
-    return report
-
-
-def log_in(v: Visit, account: accounts.Account) -> None:
-    v.session.set("user_id", account.id)
-    v.session.set("user_email", account.email)
-    v.session.set("user_name", account.display_name)
-    v.session.new_csrf_token()
-    v.session.rotate()
-
-
 async def attempt_login(
-    request: Request, email: str, password: str, csrf: str | bool | None, *, flash: bool = False
+    request: Request, shop: Shop, email: str, password: str, csrf: FormToken | JsonCall, *, flash: bool = False
 ) -> LoggedIn:
-    shop: Shop = request.app.state.shop
     settings = shop.settings
     keys = accounts.throttle_keys(email, client_address(request))
     limits = {
@@ -94,7 +63,7 @@ async def attempt_login(
     wait, account = await visit(request, look_up, csrf=csrf)
     if wait:
         shop.metrics.login_throttled.inc()
-        raise accounts.TooManyAttempts(THROTTLED, wait)
+        raise TooManyAttempts(THROTTLED, wait)
     ph = password_hasher(settings)
 
     def check() -> tuple[bool, str | None]:
@@ -112,8 +81,8 @@ async def attempt_login(
         shop.sessions.throttle_clear(v.conn, keys["account"])
         if new_hash:
             accounts.set_password(v.conn, account.id, new_hash)
-        report = merge_guest_cart(v, account.id)
-        log_in(v, account)
+        cart_id, report = cart.merge_at_login(v, account.id)
+        owner.log_in(v, owner.SignedIn(account.id, account.email, account.display_name), cart_id)
         if flash:
             v.session.flash(f"Welcome back, {account.display_name or account.email}.", "success")
             if report.message:
@@ -138,7 +107,7 @@ async def login_page(request: Request) -> Response[str]:
     next_path = safe_next(request.query_params.get("next"), "/")
 
     def work(v: Visit) -> dict[str, Any] | None:
-        if v.session.get("user_id") is not None:
+        if owner.signed_in(v.session) is not None:
             return None  # already logged in: go where the login would have led
         return {**layout(v), "values": {"email": v.session.pop("prefill_email", ""), "next": next_path}, "errors": {}}
 
@@ -150,6 +119,7 @@ async def login_page(request: Request) -> Response[str]:
 
 @post("/login", name="accounts.login_submit")
 async def login_submit(request: Request) -> Response[str]:
+    shop = shop_of(request)
     form = await forms.read(request)
     next_path = safe_next(forms.one(form, "next", required=False), "/")
     raw_email = forms.one(form, "email", required=False) or ""
@@ -158,7 +128,7 @@ async def login_submit(request: Request) -> Response[str]:
         email = accounts.normalise_email(raw_email)
         password = forms.one(form, "password", label="password")
         assert password is not None
-        await attempt_login(request, email, password, sent_csrf_token(request, form), flash=True)
+        await attempt_login(request, shop, email, password, form_token(request, form), flash=True)
     except (InvalidInput, WrongCredentials) as error:
         return await show_form(
             request, "accounts/login.html", values, {error.field or "form": error.message}, error.status
@@ -177,8 +147,9 @@ async def register_page(request: Request) -> Response[str]:
 @post("/register", name="accounts.register_submit")
 async def register_submit(request: Request) -> Response[str]:
     """Create the account, and answer exactly alike whether or not the email was already registered."""
+    shop = shop_of(request)
     form = await forms.read(request)
-    settings: Settings = request.app.state.shop.settings
+    settings: Settings = shop.settings
     next_path = safe_next(forms.one(form, "next", required=False), "/")
     raw_email = forms.one(form, "email", required=False) or ""
     values = {"email": raw_email[:254], "display_name": "", "next": next_path}
@@ -196,7 +167,7 @@ async def register_submit(request: Request) -> Response[str]:
         v.session.set("prefill_email", email)
         v.session.flash(ACCOUNT_READY, "success")
 
-    await visit(request, create, write=True, csrf=sent_csrf_token(request, form))
+    await visit(request, create, write=True, csrf=form_token(request, form))
     return redirect_back(request, "/login?" + urlencode({"next": next_path}) if next_path != "/" else "/login")
 
 
@@ -205,54 +176,37 @@ async def logout(request: Request) -> Response[str]:
     form = await forms.read(request)
 
     def work(v: Visit) -> None:
-        end_session(v)
+        owner.log_out(v)
         v.session.flash("You have been logged out. Your cart is kept in your account.", "info")
 
-    await visit(request, work, write=True, csrf=sent_csrf_token(request, form))
+    await visit(request, work, write=True, csrf=form_token(request, form))
     return redirect_back(request, "/")
 
 
-def end_session(v: Visit) -> None:
-    """Logout: the stored session is deleted and a fresh guest session takes its place.
-
-    It starts empty, except for a guest cart whose merge failed at login: that stays the guest's,
-    to be merged at the next login.
-    """
-    unmerged = v.session.get("unmerged_cart_id")
-    v.session.reset()
-    v.session.rotate()
-    if unmerged is not None:
-        v.session.set("cart_id", unmerged)
+def account_of(v: Visit) -> accounts.Account:
+    """The logged-in user's account; an account deleted under a live session is a login required."""
+    account = accounts.by_id(v.conn, user_of(v))
+    if account is None:
+        raise LoginRequired(LOGIN_FIRST)
+    return account
 
 
-@get("/account", name="accounts.account")
+@get("/account", name="accounts.account", guards=[requires_user])
 async def account_page(request: Request) -> Response[str]:
-    def work(v: Visit) -> dict[str, Any] | None:
-        user_id = v.session.get("user_id")
-        account = accounts.by_id(v.conn, user_id) if user_id is not None else None
-        return {**layout(v), "account": account, "errors": {}} if account else None
+    def work(v: Visit) -> dict[str, Any]:
+        return {**layout(v), "account": account_of(v), "errors": {}}
 
-    context = await visit(request, work)
-    if context is None:
-        return redirect_back(request, "/login?next=/account")
-    return page(request, "accounts/account.html", context)
+    return page(request, "accounts/account.html", await visit(request, work))
 
 
-@post("/account/password", name="accounts.change_password")
+@post("/account/password", name="accounts.change_password", guards=[requires_user])
 async def change_password(request: Request) -> Response[str]:
-    shop: Shop = request.app.state.shop
+    shop = shop_of(request)
     form = await forms.read(request)
-    csrf = sent_csrf_token(request, form)
+    csrf = form_token(request, form)
     current = forms.one(form, "current_password", required=False) or ""
     new = forms.one(form, "new_password", required=False)
-
-    def who(v: Visit) -> accounts.Account | None:
-        user_id = v.session.get("user_id")
-        return accounts.by_id(v.conn, user_id) if user_id is not None else None
-
-    account = await visit(request, who, csrf=csrf)
-    if account is None:
-        return redirect_back(request, "/login?next=/account")
+    account = await visit(request, account_of, csrf=csrf)
 
     async def refuse(field: str, message: str) -> Response[str]:
         def work(v: Visit) -> dict[str, Any]:
@@ -283,13 +237,14 @@ async def change_password(request: Request) -> Response[str]:
 
 @post("/api/auth/email-login", name="api.auth_login", status_code=200)
 async def api_login(request: Request) -> dict[str, Any]:
+    shop = shop_of(request)
     body = await json_object(request)
     email_raw, password = body.get("email"), body.get("password")
     if not isinstance(email_raw, str):
         raise InvalidInput("email must be a string.", field="email")
     if not isinstance(password, str) or not password:
         raise InvalidInput("password must be a non-empty string.", field="password")
-    result = await attempt_login(request, accounts.normalise_email(email_raw), password, False)
+    result = await attempt_login(request, shop, accounts.normalise_email(email_raw), password, JSON_CALL)
     report = result.report
     return {
         "user": {"id": result.account.id, "email": result.account.email},
@@ -300,15 +255,15 @@ async def api_login(request: Request) -> dict[str, Any]:
 @post("/api/auth/logout", name="api.auth_logout", status_code=200)
 async def api_logout(request: Request) -> dict[str, Any]:
     require_json(request)
-    await visit(request, end_session, write=True)
+    await visit(request, owner.log_out, write=True, csrf=JSON_CALL)
     return {"user": None}
 
 
 @get("/api/auth/me", name="api.auth_me")
 async def api_me(request: Request) -> dict[str, Any]:
     def work(v: Visit) -> dict[str, Any]:
-        user_id = v.session.get("user_id")
-        return {"user": {"id": user_id, "email": v.session.get("user_email")} if user_id is not None else None}
+        user = owner.signed_in(v.session)
+        return {"user": {"id": user.id, "email": user.email} if user is not None else None}
 
     return await visit(request, work)
 

@@ -18,22 +18,13 @@ from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from web.models import users
-from web.problems import InvalidInput, Problem
+from web.problems import InvalidInput
 
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 MIN_PASSWORD = 8
 MAX_PASSWORD = 1024
 MAX_EMAIL = 254
 MAX_NAME = 100
-
-
-class TooManyAttempts(Problem):
-    status = 429
-    code = "TOO_MANY_ATTEMPTS"
-
-    def __init__(self, message: str, retry_after: int) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,8 @@ from web.catalog import service as catalog
 from web.forms import whole_number
 from web.pages import layout, page
 from web.problems import InvalidInput
-from web.visit import Visit, visit
+from web.unit import Visit
+from web.visit import visit
 
 
 def page_number(request: Request) -> int:
@@ -54,6 +55,7 @@ async def product(request: Request, slug: FromPath[str]) -> Response[str]:
             "selected": selected,
             "message": None,
             "level": "info",
+            "page_key": item.slug,
         }
 
     return page(request, "catalog/product.html", await visit(request, work))

@@ -1,0 +1,181 @@
+"""Storefront benchmark: the shop's hot paths next to a bare Litestar route, same server, same load.
+
+    .venv/bin/python -m bench --production           # both HTTP parsers, 3 interleaved rounds of 15 s each
+    .venv/bin/python -m bench --quick --production   # 1 round of 5 s per parser (`make bench-quick`)
+
+What it does (bench/README.md has the reasoning):
+1. Counts SQL statements per request in-process (TestClient + `db.statements`).
+2. For each of uvicorn's HTTP parsers (h11, then httptools; `--http` picks one), serves
+   bench/bare_app.py, the shop (migrated temp SQLite DB with the demo catalogue) and
+   bench/floor_app.py (the add's form and SQL on the shop's database, nothing rendered), each with
+   uvicorn, one worker, access log off, log level warning.
+3. Loads them with wrk (-t2 -c8, --latency) in interleaved rounds: bare GET, htmx add-to-cart
+   (a Lua script rotating over many pre-created shoppers x 3 products, so every add is a real
+   upsert), the floor with the same script, cart page with 3 lines. Prints req/s, p50, p99, % of
+   bare and PASS/FAIL per target from docs/design.md §8 for each parser. Exits 0 whatever the
+   figures; 1 if a server fails to start or dies, or the shop answers an error while shoppers are
+   prepared; 2 if wrk is missing and cannot be installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from bench.errors import BenchError
+from bench.load import CONNECTIONS, THREADS, ensure_wrk, run_wrk
+from bench.report import measurement_line, print_environment, report
+from bench.scenarios import SCENARIOS, Load, Scenario
+from bench.servers import wait_until_quiet
+from bench.shop import prepare_shop_db
+from bench.sql_counts import count_statements
+from bench.stack import Plan, Stack
+from web.settings import Settings
+
+# uvicorn's HTTP parsers, each measured with all the servers. The share of the bare route depends on
+# the parser: its cost is a fixed amount per request, most of a bare route's and little of the shop's.
+PARSERS = ("h11", "httptools")
+COUNTS = ("no", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")  # "parser for all three"
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--quick", action="store_true", help="1 round of 5 s after a 1 s warm-up (make bench-quick)")
+    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 3, or 1 with --quick)")
+    parser.add_argument("--duration", type=float, help="seconds per measurement (default 15, or 5 with --quick)")
+    parser.add_argument("--warmup", type=float, help="seconds of warm-up before each measurement (default 2 / 1)")
+    parser.add_argument(
+        "--shop-cli",
+        action="store_true",
+        help="start the shop with `python -m web serve` (that command's own uvicorn options) instead of uvicorn",
+    )
+    parser.add_argument(
+        "--production",
+        action="store_true",
+        help="serve the shop with APP_ENV=production (templates not re-checked on disk, Secure cookie)",
+    )
+    parser.add_argument(
+        "--wait-quiet",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="before each measurement, wait up to S seconds until other processes leave the CPUs idle",
+    )
+    parser.add_argument(
+        "--http",
+        choices=("both", *PARSERS),
+        default="both",
+        help="uvicorn's HTTP parser for all three servers: h11, the pure-Python parser docs/design.md §8's figures "
+        "were measured with (its bare route: ~6,700 req/s), httptools, the one the shop is served with, or both "
+        "(the default: h11 first, then httptools)",
+    )
+    parser.add_argument("--show-sql", action="store_true", help="print the statements behind each SQL count")
+    args = parser.parse_args(argv)
+    if args.shop_cli and args.http != "httptools":
+        parser.error("--shop-cli needs --http httptools: `python -m web serve` keeps uvicorn's default parser")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    wrk = ensure_wrk()
+    print_environment(wrk)
+    with tempfile.TemporaryDirectory(prefix="storefront-bench-") as tmp_name, contextlib.ExitStack() as servers:
+        tmp = Path(tmp_name)
+        try:
+            sql = count_statements(tmp)
+            plan = make_plan(args, wrk, tmp)
+            stacks = []
+            for parser in PARSERS if args.http == "both" else (args.http,):
+                with contextlib.ExitStack() as these:
+                    servers.callback(these.close)  # also on Ctrl-C or SIGTERM
+                    stacks.append(measure_parser(plan, parser, these))
+            report(stacks, sql, args.show_sql)
+            return 0
+        except BenchError as error:  # a server failed to start or died, or the shop answered an error
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+
+
+def make_plan(args: argparse.Namespace, wrk: str, tmp: Path) -> Plan:
+    """The options' timings and the shop's environment, with its database prepared in `tmp`."""
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "PYTHONUNBUFFERED": "1"}
+    if args.production:
+        env.update(APP_ENV="production", COOKIE_SECURE="true", DEBUG="false")
+    return Plan(
+        args,
+        wrk,
+        tmp,
+        env,
+        Settings.from_env(env),
+        prepare_shop_db(tmp, env),
+        rounds=args.rounds or (1 if args.quick else 3),
+        duration=args.duration or (5.0 if args.quick else 15.0),
+        warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0),
+    )
+
+
+def measure_parser(plan: Plan, parser: str, exit_stack: contextlib.ExitStack) -> Stack:
+    """Set up every scenario's server with one HTTP parser and measure them all in interleaved rounds."""
+    stack = Stack(plan, parser, exit_stack, SCENARIOS)
+    for scenario in stack.scenarios:
+        scenario.setup()
+    print_setup(stack)
+    for number in range(1, plan.rounds + 1):
+        print(f"{parser}, round {number}/{plan.rounds}")
+        for scenario in stack.scenarios:
+            scenario.measured(number, measure(stack, scenario, scenario.load(number)))
+        print()
+    return stack
+
+
+def print_setup(stack: Stack) -> None:
+    """The "servers:" and "load:" lines: where each server listens, and how they are loaded."""
+    plan = stack.plan
+    # Each server once, in the summary's order: bare, floor, shop.
+    servers = list({id(scenario.server): scenario.server for scenario in stack.shown()}.values())
+    count = COUNTS[len(servers)] if len(servers) < len(COUNTS) else str(len(servers))
+    how = "`python -m web serve`" if plan.args.shop_cli else "uvicorn, access log off"
+    how += f", APP_ENV={plan.settings.app_env}, HTTP parser for all {count}: {stack.parser}"
+    listening = ", ".join(f"{server.key} on :{server.port}" for server in servers)
+    print(f"servers: {listening} ({how}); SQLite at {plan.db_path}")
+    clauses = [clause for scenario in stack.scenarios if (clause := scenario.describe())]
+    print(
+        f"load: wrk -t{THREADS} -c{CONNECTIONS} --latency, {plan.warmup:g} s warm-up + {plan.duration:g} s per "
+        f"measurement, {plan.rounds} interleaved round(s){'; ' if clauses else ''}{', '.join(clauses)}\n"
+    )
+
+
+def measure(stack: Stack, scenario: Scenario, load: Load) -> int:
+    """Warm up, then measure; returns how many requests completed in both."""
+    plan, server = stack.plan, scenario.server
+    url = f"{server.origin}{load.path}"
+    pids = [each.pid for each in stack.servers]
+    if plan.args.wait_quiet > 0:
+        wait_until_quiet(plan.args.wait_quiet, pids)
+    warm = 0
+    if plan.warmup > 0:
+        warm = run_wrk(plan.wrk, url, load.script, plan.warmup, load.headers, pids, server.pid).requests
+    result = run_wrk(plan.wrk, url, load.script, plan.duration, load.headers, pids, server.pid)
+    for each in stack.servers:
+        each.check_alive()
+    scenario.results.append(result)
+    print(measurement_line(scenario.title, result))
+    return warm + result.requests
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:  # the servers and the temp directory are gone by now
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)

@@ -1,0 +1,17 @@
+"""The scenarios, one file each; SCENARIOS is the order each round measures them in.
+
+To add one: a new file here with a `Scenario` subclass (bench/scenarios/base.py says what it provides),
+listed in SCENARIOS. The floor replays the add's requests of the same round, so it comes after the add.
+"""
+
+from __future__ import annotations
+
+from bench.scenarios.add_to_cart import AddToCart
+from bench.scenarios.bare import Bare
+from bench.scenarios.base import Load, Scenario
+from bench.scenarios.cart_page import CartPage
+from bench.scenarios.floor import Floor
+
+SCENARIOS: tuple[type[Scenario], ...] = (Bare, AddToCart, Floor, CartPage)
+
+__all__ = ["SCENARIOS", "AddToCart", "Bare", "CartPage", "Floor", "Load", "Scenario"]

@@ -1,0 +1,190 @@
+"""The servers under load: starting and stopping them, asking them things, and the CPU they use."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import resource
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench.errors import ServerFailed
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+HOST = "127.0.0.1"
+BUSY_CPU = 0.2  # other processes using more than this many CPUs during a measurement: figures suspect
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def uvicorn_argv(app: str, port: int, *extra: str) -> list[str]:
+    """The shop's uvicorn options, access log off: one worker, default loop and HTTP (uvloop, httptools)
+    unless `extra` picks another HTTP parser."""
+    return [
+        PYTHON,
+        "-m",
+        "uvicorn",
+        app,
+        *extra,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+        "--no-proxy-headers",  # `python -m web serve` passes proxy_headers=False
+    ]
+
+
+def request(
+    port: int,
+    method: str,
+    path: str,
+    headers: dict[str, str] | None = None,
+    body: str | None = None,
+    timeout: float = 10,
+) -> tuple[int, http.client.HTTPMessage, str]:
+    conn = http.client.HTTPConnection(HOST, port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=headers or {})
+        response = conn.getresponse()
+        return response.status, response.headers, response.read().decode("utf-8", "replace")
+    finally:
+        conn.close()
+
+
+@dataclass
+class Server:
+    """One server process, ready once `ready_path` answers `ready_status`; its output goes to `log_path`."""
+
+    key: str  # its short name in the "servers:" line
+    name: str  # its name in error messages
+    argv: list[str]
+    env: dict[str, str]
+    port: int
+    log_path: Path
+    ready_path: str
+    ready_status: int = 200
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def origin(self) -> str:
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid if self.process else 0
+
+    def start(self, timeout: float = 30.0) -> None:
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.argv, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL
+            )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise ServerFailed(f"{self.name} exited with {self.process.returncode} on start:\n{self.log_tail()}")
+            try:
+                status, _headers, _body = request(self.port, "GET", self.ready_path, timeout=2)
+            except OSError:
+                time.sleep(0.1)
+                continue
+            if status == self.ready_status:
+                return
+            raise ServerFailed(f"{self.name} answered {status} on {self.ready_path}:\n{self.log_tail()}")
+        raise ServerFailed(f"{self.name} did not answer on port {self.port} within {timeout:g} s:\n{self.log_tail()}")
+
+    def check_alive(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            raise ServerFailed(f"{self.name} died:\n{self.log_tail()}")
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait(timeout=10)
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+# --------------------------------------------------------------------------------------------
+# CPU accounting
+
+
+@dataclass(frozen=True)
+class CpuSample:
+    at: float  # monotonic seconds
+    busy: float  # CPU seconds the whole machine spent busy since boot
+    servers: dict[int, float]  # CPU seconds per server pid
+    ours: float  # CPU seconds of this process and its finished children (wrk)
+
+
+def cpu_sample(pids: Sequence[int]) -> CpuSample | None:
+    """Linux /proc accounting; None elsewhere."""
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        fields = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+        busy = (sum(fields) - fields[3] - fields[4]) / tick  # all but idle and iowait
+        servers = {}
+        for pid in pids:
+            stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            servers[pid] = (int(stat[11]) + int(stat[12])) / tick  # utime + stime
+    except (OSError, ValueError, IndexError, AttributeError):
+        return None
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    me = resource.getrusage(resource.RUSAGE_SELF)
+    ours = children.ru_utime + children.ru_stime + me.ru_utime + me.ru_stime
+    return CpuSample(time.monotonic(), busy, servers, ours)
+
+
+def cpu_split(start: CpuSample | None, end: CpuSample | None, target: int) -> tuple[float | None, float | None]:
+    """(CPU seconds the target server used, CPUs the rest of the machine used on average).
+
+    The rest is everything but our servers, wrk and this process: other sessions' test runs on a
+    shared 2-core machine skew the figures, and this makes that visible.
+    """
+    if start is None or end is None or end.at <= start.at:
+        return None, None
+    servers = {pid: end.servers[pid] - start.servers.get(pid, 0.0) for pid in end.servers}
+    ours = sum(servers.values()) + end.ours - start.ours
+    return servers.get(target), max(end.busy - start.busy - ours, 0.0) / (end.at - start.at)
+
+
+def wait_until_quiet(limit: float, pids: Sequence[int]) -> None:
+    """Wait (at most `limit` seconds) until other processes use at most BUSY_CPU for 3 s in a row."""
+    deadline = time.monotonic() + limit
+    quiet = 0
+    told = False
+    while quiet < 3 and time.monotonic() < deadline:
+        start = cpu_sample(pids)
+        time.sleep(1)
+        _server, other = cpu_split(start, cpu_sample(pids), 0)
+        if other is None:
+            return
+        quiet = quiet + 1 if other <= BUSY_CPU else 0
+        if not quiet and not told:
+            print(
+                f"    (other processes use {other:.2f} CPU; waiting up to {limit:g} s for a quiet machine)", flush=True
+            )
+            told = True

@@ -1,0 +1,155 @@
+"""The shop as the benchmark prepares it: its database, and shoppers made the way a browser makes them."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+import sqlite3
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import NamedTuple
+from urllib.parse import urlencode
+
+from bench.errors import BenchError, ServerFailed
+from bench.servers import PYTHON, ROOT, Server, request
+
+# Products the add-to-cart load rotates over (single-variant demo products). Their stock is raised
+# in the benchmark's own database so the per-line limit (CART_MAX_LINE_QUANTITY, 99) is the cap.
+ADD_PRODUCTS = ("test-1", "test-2", "tea-tin")
+BENCH_STOCK = 100_000
+
+CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
+VARIANT_INPUT = re.compile(r'name="variant_id" value="(\d+)"')
+
+
+class Shopper(NamedTuple):
+    """A browser's session: the session cookie's value and the CSRF token its pages carry."""
+
+    cookie: str
+    csrf: str
+
+
+class Product(NamedTuple):
+    """A product as its page's add-to-cart form names it."""
+
+    slug: str
+    variant_id: int
+
+
+@dataclass(frozen=True)
+class ShopClient:
+    """The shop's server, driven over HTTP like a browser with htmx would."""
+
+    server: Server
+    cookie_name: str
+
+    def cookie_header(self, shopper: Shopper) -> str:
+        return f"{self.cookie_name}={shopper.cookie}"
+
+    def visit_product(self, slug: str, shopper: Shopper | None = None) -> tuple[Shopper, Product]:
+        """GET a product page like a browser: the session cookie, the form's CSRF token and variant id."""
+        headers = {"Cookie": self.cookie_header(shopper)} if shopper else {}
+        status, response_headers, body = request(self.server.port, "GET", f"/products/{slug}", headers)
+        if status != 200:
+            raise BenchError(f"GET /products/{slug} answered {status}; shop log:\n{self.server.log_tail()}")
+        cookie = shopper.cookie if shopper else ""
+        for value in response_headers.get_all("Set-Cookie") or []:
+            found = re.match(rf"\s*{re.escape(self.cookie_name)}=([^;]+)", value)
+            if found:
+                cookie = found.group(1)
+        csrf = CSRF_INPUT.search(body)
+        variant = VARIANT_INPUT.search(body)
+        if not cookie or csrf is None or variant is None:
+            raise BenchError(f"GET /products/{slug}: no session cookie, csrf_token or variant_id in the answer")
+        return Shopper(cookie, csrf.group(1)), Product(slug, int(variant.group(1)))
+
+    def add(self, shopper: Shopper, product: Product) -> int:
+        """One htmx add-to-cart, exactly as the wrk script sends it; the answer's length in bytes."""
+        headers = {
+            "Cookie": self.cookie_header(shopper),
+            "HX-Request": "true",
+            "X-CSRF-Token": shopper.csrf,
+            "Content-Type": "application/x-www-form-urlencoded",
+            "HX-Current-URL": f"{self.server.origin}/products/{product.slug}",
+            "HX-Target": "catalog-add-status",
+            "X-Page": f"catalog.product:{product.slug}",
+        }
+        body = urlencode({"product": product.slug, "variant_id": product.variant_id, "quantity": 1})
+        status, _headers, text = request(self.server.port, "POST", "/cart/items", headers, body)
+        if status != 200:
+            raise BenchError(
+                f"htmx add of {product.slug} answered {status}: {text[:300]!r}; shop log:\n{self.server.log_tail()}"
+            )
+        return len(text.encode())
+
+    def new_shopper(self, products: Sequence[Product]) -> Shopper:
+        """A shopper who has one of each product in the cart, so the cart and its lines already exist."""
+        shopper, _product = self.visit_product(products[0].slug)
+        for product in products:
+            self.add(shopper, product)
+        return shopper
+
+
+@dataclass(frozen=True)
+class ShopSetup:
+    """What the scenarios on one shop server share, prepared once when the server has started."""
+
+    client: ShopClient
+    products: list[Product]  # ADD_PRODUCTS, with their variant ids
+    regular: Shopper  # has the products in the cart, the first one twice (its add measured `add_bytes`)
+    add_bytes: int  # the length of the shop's answer to an htmx add of a product already in the cart
+
+    @classmethod
+    def prepare(cls, client: ShopClient) -> ShopSetup:
+        first, product = client.visit_product(ADD_PRODUCTS[0])
+        products = [product] + [client.visit_product(slug, first)[1] for slug in ADD_PRODUCTS[1:]]
+        regular = client.new_shopper(products)
+        return cls(client, products, regular, client.add(regular, product))
+
+    @property
+    def server(self) -> Server:
+        return self.client.server
+
+
+# --------------------------------------------------------------------------------------------
+# The benchmark's SQLite database
+
+
+def prepare_shop_db(tmp: Path, env: Mapping[str, str]) -> Path:
+    """The shop's database in `tmp` (env's DATABASE_URL): migrated, the demo loaded, the stock raised."""
+    db_path = tmp / "shop.db"
+    for command in ("migrate", "load-demo"):
+        done = subprocess.run(
+            [PYTHON, "-m", "web", command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+        )
+        if done.returncode != 0:
+            raise ServerFailed(f"`python -m web {command}` failed:\n{done.stdout}{done.stderr}")
+    raise_stock(db_path, ADD_PRODUCTS)
+    return db_path
+
+
+def raise_stock(db_path: Path, slugs: Sequence[str]) -> None:
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn, conn:
+        marks = ",".join("?" * len(slugs))
+        conn.execute(
+            f"UPDATE variants SET stock = ? WHERE product_id IN (SELECT id FROM products WHERE slug IN ({marks}))",
+            (BENCH_STOCK, *slugs),
+        )
+
+
+def max_cart_id(db_path: Path) -> int:
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn:
+        return int(conn.execute("SELECT coalesce(max(id), 0) FROM carts").fetchone()[0])
+
+
+def cart_line_stats(db_path: Path, carts_after: int, limit: int) -> tuple[int, int, int]:
+    """(lines, total quantity, lines at the per-line limit) in carts with id > carts_after."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn:
+        row = conn.execute(
+            "SELECT count(*), coalesce(sum(quantity), 0), coalesce(sum(quantity >= ?), 0)"
+            " FROM cart_lines WHERE cart_id > ?",
+            (limit, carts_after),
+        ).fetchone()
+    return int(row[0]), int(row[1]), int(row[2])

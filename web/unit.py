@@ -1,0 +1,52 @@
+"""One request's unit of work, as the services see it: a connection, the session, the clock.
+
+web/visit.py builds a Visit for each request and runs the route's work function with it; services
+take it and know nothing of HTTP. Everything a unit needs lives on the Shop, made once by create_app().
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+from sqlalchemy import Connection
+
+from web.db import Database
+from web.metrics import Metrics
+from web.sessions import Session, SessionStore
+from web.settings import Settings
+
+
+@dataclass
+class Shop:
+    """Everything a request's unit of work needs, built once by create_app()."""
+
+    settings: Settings
+    db: Database
+    sessions: SessionStore
+    metrics: Metrics
+
+
+@dataclass
+class Visit:
+    conn: Connection
+    session: Session
+    settings: Settings
+    db: Database
+    now: int
+    metrics: Metrics
+    in_write: bool = False
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """The unit's write transaction, opened once however often it is asked for."""
+        if self.in_write:
+            yield
+            return
+        with self.db.write(self.conn):
+            self.in_write = True
+            try:
+                yield
+            finally:
+                self.in_write = False
