@@ -31,7 +31,20 @@ from web.settings import Settings
 BASE_URL = "http://shop.test"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
-TABLES = ["cart_lines", "carts", "sessions", "throttles", "users", "variants", "products", "categories"]
+TABLES = [
+    "cart_lines",
+    "carts",
+    "sessions",
+    "throttles",
+    "users",
+    "product_zones",
+    "delivery_methods",
+    "zone_countries",
+    "shipping_zones",
+    "variants",
+    "products",
+    "categories",
+]
 CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"')
 
 

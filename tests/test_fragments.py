@@ -14,7 +14,7 @@ from tests.conftest import Shopper, htmx_headers, page_name
 from web.fragments import EVERY_PAGE, SHOWN_ON, TARGETS, Fragment
 
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
-CART_DEPENDENT = {fragment.root_id for fragments in [EVERY_PAGE, *SHOWN_ON.values()] for fragment in fragments}
+DECLARED = {fragment.root_id for fragments in [EVERY_PAGE, *SHOWN_ON.values()] for fragment in fragments}
 HX_HEADERS = re.compile(r"<body[^>]*hx-headers='([^']*)'")
 
 
@@ -27,7 +27,7 @@ def root_id(template: str) -> str:
 
 
 def ids_in(html: str) -> set[str]:
-    return set(re.findall(r' id="([^"]+)"', html)) & CART_DEPENDENT
+    return set(re.findall(r' id="([^"]+)"', html)) & DECLARED
 
 
 @pytest.mark.parametrize("fragment", TARGETS.values(), ids=lambda fragment: fragment.root_id)
@@ -44,11 +44,14 @@ def filled(shopper: Shopper) -> Shopper:
 @pytest.mark.parametrize(
     ("path", "shows"),
     [
-        ("/", {"cart-badge", "cart-drawer"}),
-        ("/?category=apparel", {"cart-badge", "cart-drawer"}),
-        ("/products/test-1", {"cart-badge", "cart-drawer", "catalog-in-cart"}),
-        ("/cart", {"cart-badge", "cart-contents"}),
-        ("/login", {"cart-badge", "cart-drawer"}),
+        ("/", {"locality-deliver-to", "cart-badge", "cart-drawer"}),
+        ("/?category=apparel", {"locality-deliver-to", "cart-badge", "cart-drawer"}),
+        (
+            "/products/test-1",
+            {"locality-deliver-to", "cart-badge", "cart-drawer", "catalog-in-cart", "catalog-delivery"},
+        ),
+        ("/cart", {"locality-deliver-to", "cart-badge", "cart-contents"}),
+        ("/login", {"locality-deliver-to", "cart-badge", "cart-drawer"}),
     ],
 )
 def test_a_page_carries_the_fragments_it_declares_and_names_itself(filled: Shopper, path: str, shows: set[str]) -> None:
@@ -88,11 +91,11 @@ def test_an_edit_answers_its_target_then_what_else_the_page_shows(
         assert "of this in your cart" not in held.group(0)  # test-2's page: none of test-2 in the cart
 
 
-def test_a_page_name_nothing_declares_gets_the_badge_and_drawer(filled: Shopper) -> None:
+def test_a_page_name_nothing_declares_gets_the_header_and_drawer(filled: Shopper) -> None:
     headers = {**htmx_headers(filled.csrf, "/", "cart-drawer"), "X-Page": "no.such.page:<script>"}
     response = filled.client.get("/cart/drawer", headers=headers)
     assert response.status_code == 200
-    assert ids_in(response.text) == {"cart-drawer", "cart-badge"}
+    assert ids_in(response.text) == {"cart-drawer", "cart-badge", "locality-deliver-to"}
     assert "<script>" not in response.text
 
 
@@ -115,9 +118,18 @@ def test_a_page_key_is_sent_as_json_so_no_slug_can_break_the_header(app: Litesta
     assert sent["X-Page"] == "catalog.product:a'b\"<c>"
 
 
-def test_the_refresh_of_a_tab_answers_like_a_change_without_a_toast(client: TestClient[Litestar]) -> None:
+def test_the_refresh_of_a_tab_answers_everything_it_shows_without_a_toast(client: TestClient[Litestar]) -> None:
+    """Another tab may have changed the cart or where to deliver: the refresh brings both."""
     shopper = Shopper(client)
     shopper.add("test-1", 1)
     response = client.get("/cart/drawer", headers=htmx_headers(shopper.csrf, "/cart", "cart-contents"))
-    assert ids_in(response.text) == {"cart-contents", "cart-badge"}
+    assert ids_in(response.text) == {"cart-contents", "cart-badge", "locality-deliver-to"}
+    on_product = client.get("/cart/drawer", headers=htmx_headers(shopper.csrf, "/products/test-1", "cart-drawer"))
+    assert ids_in(on_product.text) == {
+        "cart-drawer",
+        "cart-badge",
+        "locality-deliver-to",
+        "catalog-in-cart",
+        "catalog-delivery",
+    }
     assert 'id="toast"' not in response.text

@@ -14,6 +14,7 @@ from web.cart.routes import router as cart_router
 from web.catalog.routes import router as catalog_router
 from web.db import Database, DatabaseUnavailable, check_migrated
 from web.errors import EXCEPTION_HANDLERS
+from web.locality.routes import router as locality_router
 from web.metrics import Metrics
 from web.ops import AccessLog, observe
 from web.ops import router as ops_router
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             catalog_router,
             cart_router,
             accounts_router,
+            locality_router,
             ops_router,
             api.router(development=not settings.production),
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),

@@ -6,7 +6,15 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from web.models import categories, products, variants
+from web.models import (
+    categories,
+    delivery_methods,
+    product_zones,
+    products,
+    shipping_zones,
+    variants,
+    zone_countries,
+)
 
 CATEGORIES = [("apparel", "Apparel"), ("home", "Home"), ("kitchen", "Kitchen"), ("stationery", "Stationery")]
 
@@ -135,6 +143,103 @@ def image_path(slug: str) -> str:
     return f"img/products/{slug}.svg"
 
 
+@dataclass(frozen=True)
+class DemoMethod:
+    code: str
+    name: str
+    price: int
+    days: tuple[int, int]  # working days, fewest and most
+    pickup: bool = False
+
+
+@dataclass(frozen=True)
+class DemoZone:
+    code: str
+    name: str
+    free_over: int | None
+    countries: tuple[tuple[str, str], ...]  # (ISO 3166 code, name)
+    methods: tuple[DemoMethod, ...]
+
+
+# Where the shop delivers. Antarctica (AQ), among others, is in no zone: not served.
+ZONES = [
+    DemoZone(
+        "home",
+        "Germany",
+        5000,
+        (("DE", "Germany"),),
+        (
+            DemoMethod("standard", "Standard delivery", 490, (1, 2)),
+            DemoMethod("express", "Express delivery", 990, (1, 1)),
+            DemoMethod("pickup", "Pick up at our Berlin shop", 0, (0, 1), pickup=True),
+        ),
+    ),
+    DemoZone(
+        "eu",
+        "European Union",
+        10000,
+        (
+            ("AT", "Austria"),
+            ("BE", "Belgium"),
+            ("ES", "Spain"),
+            ("FR", "France"),
+            ("IT", "Italy"),
+            ("NL", "Netherlands"),
+        ),
+        (
+            DemoMethod("standard", "Standard delivery", 990, (3, 5)),
+            DemoMethod("express", "Express delivery", 1990, (1, 2)),
+        ),
+    ),
+    DemoZone(
+        "world",
+        "Rest of the world",
+        None,
+        (("CA", "Canada"), ("CH", "Switzerland"), ("GB", "United Kingdom"), ("JP", "Japan"), ("US", "United States")),
+        (
+            DemoMethod("standard", "Standard delivery", 2490, (5, 10)),
+            DemoMethod("express", "Express delivery", 4490, (2, 4)),
+        ),
+    ),
+]
+# Products that may go to some zones only: (product slug, zone codes).
+RESTRICTED = [("chef-knife", ("home",))]
+
+
+def load_zones(conn: Connection) -> None:
+    """Insert the delivery zones, their countries and methods, and the products' zone limits, where missing."""
+    zone_ids = dict(conn.execute(select(shipping_zones.c.code, shipping_zones.c.id)).all())
+    for zone in ZONES:
+        if zone.code in zone_ids:
+            continue
+        zone_id = zone_ids[zone.code] = conn.execute(
+            shipping_zones.insert()
+            .values(code=zone.code, name=zone.name, free_over_cents=zone.free_over)
+            .returning(shipping_zones.c.id)
+        ).scalar_one()
+        for country, name in zone.countries:
+            conn.execute(zone_countries.insert().values(country=country, zone_id=zone_id, name=name))
+        for position, method in enumerate(zone.methods):
+            conn.execute(
+                delivery_methods.insert().values(
+                    zone_id=zone_id,
+                    code=method.code,
+                    name=method.name,
+                    price_cents=method.price,
+                    days_min=method.days[0],
+                    days_max=method.days[1],
+                    pickup=method.pickup,
+                    position=position,
+                )
+            )
+    limited = set(conn.execute(select(product_zones.c.product_id)).scalars())
+    for slug, zones in RESTRICTED:
+        product_id = conn.execute(select(products.c.id).where(products.c.slug == slug)).scalar()
+        if product_id is not None and product_id not in limited:
+            for code in zones:
+                conn.execute(product_zones.insert().values(product_id=product_id, zone_id=zone_ids[code]))
+
+
 def load(conn: Connection) -> int:
     """Insert what is missing of the demo catalogue; returns how many products were added."""
     category_ids = dict(conn.execute(select(categories.c.slug, categories.c.id)).all())
@@ -169,4 +274,5 @@ def load(conn: Connection) -> int:
                 )
             )
         added += 1
+    load_zones(conn)
     return added

@@ -77,9 +77,63 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(100), default="")
     created_at: Mapped[int] = mapped_column(Integer)
+    # Where the user last said to deliver to ("Deliver to"), remembered across devices.
+    delivery_country: Mapped[str | None] = mapped_column(String(2))
+    delivery_postcode: Mapped[str | None] = mapped_column(String(10))
     # Staff may enter the back office: web/guards.py is the one place that checks it.
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     __table_args__ = (CheckConstraint("email = lower(trim(email))", name="email_normalised"),)
+
+
+class ShippingZone(Base):
+    """A set of countries delivered to alike: the same methods, prices and free-delivery threshold."""
+
+    __tablename__ = "shipping_zones"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(20), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    # Orders whose lines come to at least this much are delivered free (no threshold: never).
+    free_over_cents: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("free_over_cents IS NULL OR free_over_cents >= 0", name="free_over_positive"),)
+
+
+class ZoneCountry(Base):
+    """A country the shop delivers to, in exactly one zone; a country with no row is not served."""
+
+    __tablename__ = "zone_countries"
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("shipping_zones.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    __table_args__ = (CheckConstraint("country = upper(country) AND length(country) = 2", name="country_code"),)
+
+
+class DeliveryMethod(Base):
+    __tablename__ = "delivery_methods"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("shipping_zones.id", ondelete="CASCADE"))
+    code: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    price_cents: Mapped[int] = mapped_column(Integer)
+    # Lead time in working days after the order is placed.
+    days_min: Mapped[int] = mapped_column(Integer)
+    days_max: Mapped[int] = mapped_column(Integer)
+    # Pickup is never free-delivery's "cheapest method" and costs nothing to begin with.
+    pickup: Mapped[bool] = mapped_column(Boolean, default=False)
+    position: Mapped[int] = mapped_column(Integer, default=0)
+    __table_args__ = (
+        UniqueConstraint("zone_id", "code", name="uq_delivery_methods_zone_code"),
+        CheckConstraint("price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("days_min >= 0 AND days_max >= days_min", name="lead_time_range"),
+    )
+
+
+class ProductZone(Base):
+    """Where a product may be delivered. A product with no rows here goes everywhere the shop
+    delivers; one with rows goes only to those zones (the demo's chef's knife stays in Germany)."""
+
+    __tablename__ = "product_zones"
+    product_id: Mapped[int] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), primary_key=True)
+    zone_id: Mapped[int] = mapped_column(ForeignKey("shipping_zones.id", ondelete="CASCADE"), primary_key=True)
 
 
 class Cart(Base):
@@ -132,4 +186,8 @@ products = cast(Table, Product.__table__)
 variants = cast(Table, Variant.__table__)
 carts = cast(Table, Cart.__table__)
 cart_lines = cast(Table, CartLine.__table__)
+shipping_zones = cast(Table, ShippingZone.__table__)
+zone_countries = cast(Table, ZoneCountry.__table__)
+delivery_methods = cast(Table, DeliveryMethod.__table__)
+product_zones = cast(Table, ProductZone.__table__)
 sessions = cast(Table, Session.__table__)

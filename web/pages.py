@@ -23,6 +23,7 @@ from web.cart.service import load_cart
 from web.cart.store import CartView
 from web.forms import safe_next
 from web.headers import header
+from web.locality import service as locality
 from web.settings import Settings
 from web.unit import Visit
 
@@ -39,7 +40,7 @@ def immutable(value: Any) -> bool:
     """Text, numbers and None, or a tuple (a named tuple such as a cart Line included) of them."""
     if type(value) in IMMUTABLE_SCALARS:
         return True
-    return isinstance(value, tuple) and all(type(item) in IMMUTABLE_SCALARS for item in value)
+    return isinstance(value, tuple) and all(immutable(item) for item in value)
 
 
 class ShopContext(Context):
@@ -163,6 +164,7 @@ def layout(v: Visit, view: CartView | None = None, *, flashes: bool = True) -> d
     """What base.html needs: the cart for badge and drawer, the CSRF token and pending flash messages."""
     return {
         "user": owner.signed_in(v.session),
+        "place": locality.chosen(v.session),
         "cart": view if view is not None else load_cart(v),
         "csrf_token": v.session.csrf_token,
         "flashes": v.session.take_flashes() if flashes else [],

@@ -37,6 +37,12 @@ class Forbidden(Problem):
     code = "FORBIDDEN"
 
 
+class NotDeliverable(Conflict):
+    """The product cannot be delivered to where the shopper asked to deliver."""
+
+    code = "NOT_DELIVERABLE"
+
+
 class CsrfRejected(Forbidden):
     code = "CSRF_FAILED"
 

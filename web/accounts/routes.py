@@ -22,6 +22,7 @@ from web.cart import service as cart
 from web.cart.store import MergeReport
 from web.forms import safe_next
 from web.guards import LOGIN_FIRST, requires_user, user_of
+from web.locality import service as locality
 from web.pages import html, is_htmx, layout, page, redirect_back
 from web.problems import InvalidInput, LoginRequired, TooManyAttempts, WrongCredentials
 from web.settings import Settings
@@ -82,6 +83,7 @@ async def attempt_login(
         if new_hash:
             accounts.set_password(v.conn, account.id, new_hash)
         cart_id, report = cart.merge_at_login(v, account.id)
+        locality.at_login(v, account.id, account.delivery_country, account.delivery_postcode)
         owner.log_in(v, owner.SignedIn(account.id, account.email, account.display_name), cart_id)
         if flash:
             v.session.flash(f"Welcome back, {account.display_name or account.email}.", "success")

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
@@ -33,6 +34,25 @@ class Account:
     email: str
     display_name: str
     password_hash: str
+    # Where the user last chose to deliver to ("" when never), taken up at login on a new device.
+    delivery_country: str = ""
+    delivery_postcode: str = ""
+
+
+ACCOUNT_COLUMNS = (
+    users.c.id,
+    users.c.email,
+    users.c.display_name,
+    users.c.password_hash,
+    users.c.delivery_country,
+    users.c.delivery_postcode,
+)
+
+
+def _account(row: Any) -> Account:
+    return Account(
+        row.id, row.email, row.display_name, row.password_hash, row.delivery_country or "", row.delivery_postcode or ""
+    )
 
 
 @cache
@@ -83,17 +103,13 @@ def check_display_name(raw: str | None) -> str:
 
 
 def find(conn: Connection, email: str) -> Account | None:
-    row = conn.execute(
-        select(users.c.id, users.c.email, users.c.display_name, users.c.password_hash).where(users.c.email == email)
-    ).first()
-    return Account(row.id, row.email, row.display_name, row.password_hash) if row else None
+    row = conn.execute(select(*ACCOUNT_COLUMNS).where(users.c.email == email)).first()
+    return _account(row) if row else None
 
 
 def by_id(conn: Connection, user_id: int) -> Account | None:
-    row = conn.execute(
-        select(users.c.id, users.c.email, users.c.display_name, users.c.password_hash).where(users.c.id == user_id)
-    ).first()
-    return Account(row.id, row.email, row.display_name, row.password_hash) if row else None
+    row = conn.execute(select(*ACCOUNT_COLUMNS).where(users.c.id == user_id)).first()
+    return _account(row) if row else None
 
 
 def create(conn: Connection, email: str, password_hash: str, display_name: str, now: int) -> int | None:

@@ -12,8 +12,8 @@ from litestar.params import FromPath
 
 from web import forms
 from web.cart import service as cart
-from web.fragments import answer
-from web.pages import is_htmx, layout, page, redirect_back
+from web.fragments import ANYTHING, answer, page_context
+from web.pages import Page, is_htmx, layout, page, redirect_back
 from web.unit import Visit
 from web.visit import form_token, shop_of, visit
 
@@ -53,7 +53,10 @@ async def drawer(request: Request) -> Response[str]:
     """The cart as it is now, for a tab that becomes visible again: what the page shows of it."""
     if not is_htmx(request):
         return redirect_back(request, CART_PATH)
-    return answer(request, await visit(request, layout))
+    here = Page.of(request)
+    # Another tab may have changed the cart or where to deliver: everything the page shows of either.
+    context = await visit(request, lambda v: {**layout(v), **page_context(v, here, ANYTHING)})
+    return answer(request, context, changed=ANYTHING)
 
 
 @post("/cart/items", name="cart.add")

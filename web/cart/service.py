@@ -14,6 +14,7 @@ from web.cart import store
 from web.cart.store import AddResult, CartView, MergeReport
 from web.catalog import service as catalog
 from web.db import Prepared, dialect_insert
+from web.locality import service as locality
 from web.models import carts
 from web.problems import CartMissing
 from web.unit import Visit
@@ -45,7 +46,8 @@ def add_to_cart(v: Visit, variant_id: int, quantity: int, product_slug: str | No
 
     def add() -> tuple[int, AddResult]:
         cart_id = cart_for_writing(v, owner.resolve_owner(v))
-        return cart_id, store.add(v.conn, cart_id, variant_id, quantity, limit, v.now, product_slug)
+        where = locality.destination(v.session)
+        return cart_id, store.add(v.conn, cart_id, variant_id, quantity, limit, v.now, product_slug, where)
 
     try:
         cart_id, result = add()
@@ -62,7 +64,7 @@ def add_to_cart(v: Visit, variant_id: int, quantity: int, product_slug: str | No
 def load_cart(v: Visit, who: owner.Owner | None = None) -> CartView:
     """The owner's cart as it may be bought now; stale lines are clamped in the database too."""
     who = who or owner.resolve_owner(v)
-    view, stale = store.read_cart(v.conn, who.cart_id, v.settings.max_line_quantity)
+    view, stale = store.read_cart(v.conn, who.cart_id, v.settings.max_line_quantity, locality.destination(v.session))
     if who.cart_id is not None:
         settle(v, who.cart_id, stale)
     return view

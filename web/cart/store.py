@@ -29,8 +29,9 @@ from sqlalchemy import (
 from sqlalchemy.sql.elements import ColumnClause
 
 from web.db import Prepared, dialect_insert, least
+from web.locality.rules import Destination, deliverable_to
 from web.models import cart_lines, carts, products, variants
-from web.problems import CartMissing, Conflict, InvalidInput, NotFound
+from web.problems import CartMissing, Conflict, InvalidInput, NotDeliverable, NotFound
 
 # The row an upsert could not insert. Written out because SQLAlchemy would render a subquery on
 # `insert.excluded` with its own FROM (a cross join on PostgreSQL) instead of correlating it.
@@ -50,6 +51,8 @@ class Line(NamedTuple):
     image: str
     unit_price: int
     quantity: int
+    # The country this line cannot be delivered to ("" when it can go where the cart is to go).
+    undeliverable_to: str = ""
 
     @property
     def title(self) -> str:
@@ -64,6 +67,11 @@ class Line(NamedTuple):
 class CartView:
     lines: list[Line] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+
+    @property
+    def undeliverable(self) -> list[Line]:
+        """Lines that cannot go where the shopper asked to deliver: they block checkout until resolved."""
+        return [line for line in self.lines if line.undeliverable_to]
 
     @property
     def count(self) -> int:
@@ -114,10 +122,13 @@ _LINE_COLUMNS = (
 )
 
 
+# Whether each line's product may go to the zone the cart is to go to (bound as `zone_id`, NULL for none).
+DELIVERABLE = deliverable_to(bindparam("zone_id", type_=Integer)).label("deliverable")
+
 # The hot paths' statements are built once, with bound parameters: building a SQLAlchemy statement
 # costs more than SQLite takes to run it (bench/README.md has the measurements).
 CART_LINES = Prepared(
-    select(*_LINE_COLUMNS)
+    select(*_LINE_COLUMNS, DELIVERABLE)
     .select_from(cart_lines.join(variants).join(products))
     .where(cart_lines.c.cart_id == bindparam("cart_id"))
     .order_by(cart_lines.c.id)
@@ -127,7 +138,7 @@ CART_LINES = Prepared(
 # (`line` 0, no line id or quantity) saying whether the cart still exists.
 ADD_READ = Prepared(
     union_all(
-        select(literal_column("1").label("line"), *_LINE_COLUMNS, true().label("cart_exists"))
+        select(literal_column("1").label("line"), *_LINE_COLUMNS, DELIVERABLE, true().label("cart_exists"))
         .select_from(cart_lines.join(variants).join(products))
         .where(cart_lines.c.cart_id == bindparam("cart_id")),
         select(
@@ -136,6 +147,7 @@ ADD_READ = Prepared(
             variants.c.id,
             null(),
             *_LINE_COLUMNS[3:],
+            DELIVERABLE,
             exists(select(carts.c.id).where(carts.c.id == bindparam("cart_id"))),
         )
         .select_from(variants.join(products))
@@ -173,14 +185,18 @@ def _title(name: str, label: str) -> str:
     return f"{name} ({label})" if label else name
 
 
-def read_cart(conn: Connection, cart_id: int | None, max_quantity: int) -> tuple[CartView, bool]:
-    """The cart as the shopper may buy it now, and whether stored lines need clamping to match."""
+def read_cart(
+    conn: Connection, cart_id: int | None, max_quantity: int, where: Destination | None = None
+) -> tuple[CartView, bool]:
+    """The cart as the shopper may buy it now, its lines flagged where they cannot go `where`, and
+    whether stored lines need clamping to match."""
     if cart_id is None:
         return CartView(), False
-    return cart_view(CART_LINES.all(conn, cart_id=cart_id), max_quantity)
+    zone_id = where.zone_id if where is not None else None
+    return cart_view(CART_LINES.all(conn, cart_id=cart_id, zone_id=zone_id), max_quantity, where)
 
 
-def cart_view(rows: list[Any], max_quantity: int) -> tuple[CartView, bool]:
+def cart_view(rows: list[Any], max_quantity: int, where: Destination | None) -> tuple[CartView, bool]:
     """Stored lines (CART_LINES' columns) as the shopper may buy them now, and whether any needs clamping."""
     view = CartView()
     stale = False
@@ -197,8 +213,11 @@ def cart_view(rows: list[Any], max_quantity: int) -> tuple[CartView, bool]:
             else:
                 view.notices.append(f"{title}: quantity reduced to the limit of {quantity}.")
         if quantity:
+            blocked = where.country if where is not None and not row.deliverable else ""
             view.lines.append(
-                Line(row.id, row.variant_id, row.slug, row.name, row.label, row.image, row.price_cents, quantity)
+                Line(
+                    row.id, row.variant_id, row.slug, row.name, row.label, row.image, row.price_cents, quantity, blocked
+                )
             )
     return view, stale
 
@@ -223,6 +242,7 @@ def add(
     max_quantity: int,
     now: int,
     product_slug: str | None = None,
+    where: Destination | None = None,
 ) -> AddResult:
     """Add in one atomic upsert that sums and clamps in the statement, so concurrent adds never lose one.
 
@@ -230,7 +250,7 @@ def add(
     carries it as it is after the add: the read lines with the upserted one's stored quantity.
     Call inside the write transaction, which no other writer of this cart shares (docs/design.md §8).
     """
-    rows = ADD_READ.all(conn, cart_id=cart_id, variant_id=variant_id)
+    rows = ADD_READ.all(conn, cart_id=cart_id, variant_id=variant_id, zone_id=where.zone_id if where else None)
     row = next((row for row in rows if not row.line), None)
     if row is None or not row.active:
         raise NotFound("That product is not available.")
@@ -244,10 +264,12 @@ def add(
     if not row.cart_exists:
         raise CartMissing("Your cart has expired.")
     title = _title(row.name, row.label)
+    if where is not None and not row.deliverable:
+        raise NotDeliverable(f"{title} cannot be delivered to {where.country}. Change where to deliver to buy it.")
     if row.stock == 0:
         raise Conflict(f"Sorry, {title} is sold out.")
     stored_lines = sorted((line for line in rows if line.line), key=attrgetter("id"))
-    view, stale = cart_view(stored_lines, max_quantity)
+    view, stale = cart_view(stored_lines, max_quantity, where)
     in_cart = next((line.quantity for line in stored_lines if line.variant_id == variant_id), None)
     limit = min(row.stock, max_quantity)
     before = min(in_cart or 0, limit)

@@ -9,6 +9,7 @@ from litestar.params import FromPath
 
 from web.catalog import service as catalog
 from web.forms import whole_number
+from web.locality import service as locality
 from web.pages import layout, page
 from web.problems import InvalidInput
 from web.unit import Visit
@@ -47,12 +48,11 @@ async def product(request: Request, slug: FromPath[str]) -> Response[str]:
 
     def work(v: Visit) -> dict[str, Any]:
         item = catalog.product_page(v.conn, slug)
-        context = layout(v)
-        selected = item.variant(chosen)
         return {
-            **context,
+            **layout(v),
             "product": item,
-            "selected": selected,
+            "selected": item.variant(chosen),
+            "delivery": locality.for_product(v.conn, item.id, locality.chosen(v.session)),
             "message": None,
             "level": "info",
             "page_key": item.slug,
