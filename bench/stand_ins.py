@@ -29,7 +29,7 @@ it renders with its context, the Prepared statements it runs with their values.
    requests to a bare route, looked up against injected.)
 
 A stand-in pays when, in a whole add, it saves at least PAYS_SHARE (2%) of the add. Run from the
-repository root, on a machine otherwise quiet (the last line says how busy it was), in about 20 s:
+repository root, on a machine otherwise quiet (the last line says how busy it was), in about 25 s:
 
     .venv/bin/python bench/stand_ins.py
 """

@@ -32,6 +32,11 @@ BASE_URL = "http://shop.test"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 TABLES = [
+    "outbox",
+    "order_events",
+    "order_lines",
+    "orders",
+    "addresses",
     "cart_lines",
     "carts",
     "sessions",
@@ -90,12 +95,14 @@ def settings(database: str, tmp_path: Path) -> Settings:
 
         redis.Redis.from_url(TEST_REDIS_URL).flushdb()
         store = TEST_REDIS_URL
+    # Mail goes to files in the test's own folder, sent when a test asks (send_mail), not in the background.
+    mail = {"outbox_dir": tmp_path / "outbox", "mail_in_background": False}
     if TEST_DATABASE_URL:
         reset_postgres(database)
-        return Settings(database_url=database, session_store_url=store)
+        return Settings(database_url=database, session_store_url=store, **mail)
     path = tmp_path / "shop.db"
     shutil.copy(database.removeprefix("sqlite:///"), path)
-    return Settings(database_url=f"sqlite:///{path}", session_store_url=store)
+    return Settings(database_url=f"sqlite:///{path}", session_store_url=store, **mail)
 
 
 @pytest.fixture

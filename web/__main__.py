@@ -1,4 +1,4 @@
-"""Command line: python -m web {migrate,load-demo,serve,purge-sessions,housekeeping}."""
+"""Command line: python -m web {migrate,load-demo,serve,purge-sessions,housekeeping,send-mail}."""
 
 from __future__ import annotations
 
@@ -13,9 +13,10 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from web import demo
+from web import demo, mail
 from web.cart.store import purge_carts
 from web.db import Database, DatabaseUnavailable, alembic_config, check_migrated
+from web.metrics import Metrics
 from web.sessions import session_store
 from web.settings import ROOT, Settings, SettingsError
 
@@ -72,6 +73,15 @@ def housekeeping(settings: Settings) -> None:
     print(f"empty carts older than a day purged: {empty}")
 
 
+def send_mail(settings: Settings) -> None:
+    """Deliver every message that is due now (the server also does this in the background)."""
+    with database(settings) as db:
+        check_migrated(db)
+        done = mail.deliver_pending(db, settings, Metrics())
+    where = settings.smtp_url.split("@")[-1] if settings.smtp_url else str(settings.outbox_dir)
+    print(f"mail sent: {done.sent}, to retry later: {done.retried}, given up: {done.failed} ({where})")
+
+
 def serve(settings: Settings, workers: int) -> None:
     """Serve with uvicorn after checking the database, so a missing migration is one clear line."""
     import uvicorn
@@ -103,6 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("load-demo", help="load the demo catalogue (idempotent)")
     commands.add_parser("purge-sessions", help="delete expired sessions")
     commands.add_parser("housekeeping", help="purge expired sessions, stale guest carts and old empty carts")
+    commands.add_parser("send-mail", help="deliver the outbox's pending mail now, then exit")
     serve_parser = commands.add_parser("serve", help="serve the shop on HOST:PORT")
     serve_parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -116,6 +127,8 @@ def main(argv: list[str] | None = None) -> int:
             purge_sessions(settings)
         elif args.command == "housekeeping":
             housekeeping(settings)
+        elif args.command == "send-mail":
+            send_mail(settings)
         else:
             serve(settings, args.workers)
     except SettingsError as error:

@@ -12,12 +12,15 @@ from web import api
 from web.accounts.routes import router as accounts_router
 from web.cart.routes import router as cart_router
 from web.catalog.routes import router as catalog_router
+from web.checkout.routes import router as checkout_router
 from web.db import Database, DatabaseUnavailable, check_migrated
 from web.errors import EXCEPTION_HANDLERS
 from web.locality.routes import router as locality_router
+from web.mail import Postman
 from web.metrics import Metrics
 from web.ops import AccessLog, observe
 from web.ops import router as ops_router
+from web.orders.routes import router as orders_router
 from web.pages import Renderer
 from web.sessions import Session, session_store
 from web.settings import Settings
@@ -63,7 +66,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
     except DatabaseUnavailable:
         db.dispose()
         raise
-    shop = Shop(settings, db, session_store(settings), Metrics())
+    metrics = Metrics()
+    postman = Postman(db, settings, metrics) if settings.mail_in_background else None
+    shop = Shop(settings, db, session_store(settings), metrics, postman)
 
     def finish_headers(headers: Iterable[tuple[bytes, bytes]], session: Session | None) -> list[tuple[bytes, bytes]]:
         """The site's headers on every response, replacing any it set itself; for a session's pages
@@ -83,13 +88,16 @@ def create_app(settings: Settings | None = None) -> Litestar:
             cart_router,
             accounts_router,
             locality_router,
+            checkout_router,
+            orders_router,
             ops_router,
             api.router(development=not settings.production),
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
-        on_shutdown=[db.dispose],
+        on_startup=[postman.start] if postman else [],
+        on_shutdown=[postman.stop, db.dispose] if postman else [db.dispose],
         debug=settings.debug,
         openapi_config=None,
     )

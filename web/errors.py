@@ -53,10 +53,11 @@ def respond(
     code: str,
     field: str | None = None,
     headers: dict[str, str] | None = None,
+    details: dict[str, object] | None = None,
 ) -> Response[Any]:
     headers = dict(headers or {})
     if is_api(request):
-        body: dict[str, Any] = {"error": code, "message": message}
+        body: dict[str, Any] = {"error": code, "message": message, **(details or {})}
         if field:
             body["field"] = field
         return Response(safe_json(body), status_code=status, media_type=MediaType.JSON, headers=headers)
@@ -98,7 +99,7 @@ def login_required_handler(request: Request[Any, Any, Any], error: LoginRequired
 def problem_handler(request: Request[Any, Any, Any], error: Problem) -> Response[Any]:
     retry_after = getattr(error, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return respond(request, error.status, error.message, error.code, error.field, headers)
+    return respond(request, error.status, error.message, error.code, error.field, headers, error.details())
 
 
 def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest, multiprocess
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
 # Methods a client may send are many; beyond these they share one label, so clients cannot grow the series.
@@ -34,6 +34,29 @@ class Metrics:
         )
         self.csrf_rejections = self._counter("csrf_rejections", "Unsafe requests refused by the CSRF checks")
         self.login_throttled = self._counter("login_throttled", "Login attempts refused by the throttle")
+        self.orders_placed = self._counter("orders_placed", "Orders placed (a replayed checkout is not counted again)")
+        self.placements_refused = Counter(
+            "storefront_placements_refused",
+            "Checkouts refused, by reason (out_of_stock, not_deliverable, stale_review, empty_cart)",
+            ["reason"],
+            registry=self.registry,
+        )
+        self.cancellations = self._counter("order_cancellations", "Orders cancelled, by shoppers or staff")
+        self.mail_sent = self._counter("mail_sent", "Outbox messages delivered")
+        self.mail_failures = self._counter("mail_failures", "Outbox delivery attempts that failed (each is retried)")
+        self.outbox = Gauge(
+            "storefront_outbox_messages",
+            "Outbox messages by status (pending, sent, failed), read from the database at each scrape",
+            ["status"],
+            registry=self.registry,
+            multiprocess_mode="max",  # every worker reads the same table
+        )
+        self.outbox_oldest_pending = Gauge(
+            "storefront_outbox_oldest_pending_seconds",
+            "Age of the oldest message still waiting to be sent (0 when none)",
+            registry=self.registry,
+            multiprocess_mode="max",
+        )
 
         self._latency: dict[tuple[str, str, int], Any] = {}
 

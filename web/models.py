@@ -152,9 +152,129 @@ class CartLine(Base):
     variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
     updated_at: Mapped[int] = mapped_column(Integer)
+    # The variant's price when the line was first added, so checkout can say when it has changed since.
+    added_price_cents: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (
         UniqueConstraint("cart_id", "variant_id", name="uq_cart_lines_cart_variant"),
         CheckConstraint("quantity > 0", name="quantity_positive"),
+    )
+
+
+class Address(Base):
+    """A user's address book: saved at checkout, offered at the next one."""
+
+    __tablename__ = "addresses"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    line1: Mapped[str] = mapped_column(String(100))
+    line2: Mapped[str] = mapped_column(String(100), default="")
+    city: Mapped[str] = mapped_column(String(60))
+    postcode: Mapped[str] = mapped_column(String(10))
+    country: Mapped[str] = mapped_column(String(2))
+    created_at: Mapped[int] = mapped_column(Integer)
+
+
+ORDER_STATUSES = ("placed", "packed", "shipped", "delivered", "cancelled")
+PAYMENT_STATUSES = ("pending", "paid", "void")
+
+
+class Order(Base):
+    """A placed order: what was bought at what price, where it goes, and where it stands.
+
+    Fulfilment (`status`) and payment (`payment_status`, with `payment_method`) are kept apart, so a
+    payment step can be added without touching old orders: "pay on delivery" orders stay pending
+    until paid. Everything shown later is a snapshot taken at placement."""
+
+    __tablename__ = "orders"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    number: Mapped[str] = mapped_column(String(12), unique=True)
+    # The checkout's idempotency key, hashed with whose checkout it was: a replay finds this order.
+    idempotency_key: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), index=True)
+    email: Mapped[str] = mapped_column(String(254), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    line1: Mapped[str] = mapped_column(String(100))
+    line2: Mapped[str] = mapped_column(String(100), default="")
+    city: Mapped[str] = mapped_column(String(60))
+    postcode: Mapped[str] = mapped_column(String(10))
+    country: Mapped[str] = mapped_column(String(2))
+    delivery_method: Mapped[str] = mapped_column(String(20))
+    delivery_name: Mapped[str] = mapped_column(String(100))
+    days_min: Mapped[int] = mapped_column(Integer)
+    days_max: Mapped[int] = mapped_column(Integer)
+    expected_by: Mapped[str] = mapped_column(String(10))  # ISO date, the last day of the lead time
+    subtotal_cents: Mapped[int] = mapped_column(Integer)
+    delivery_cents: Mapped[int] = mapped_column(Integer)
+    total_cents: Mapped[int] = mapped_column(Integer)
+    currency: Mapped[str] = mapped_column(String(3))
+    status: Mapped[str] = mapped_column(String(20))
+    payment_method: Mapped[str] = mapped_column(String(30))
+    payment_status: Mapped[str] = mapped_column(String(20))
+    placed_at: Mapped[int] = mapped_column(Integer, index=True)
+    updated_at: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint(f"status IN {ORDER_STATUSES}", name="status_known"),
+        CheckConstraint(f"payment_status IN {PAYMENT_STATUSES}", name="payment_status_known"),
+        CheckConstraint("subtotal_cents >= 0 AND delivery_cents >= 0", name="amounts_not_negative"),
+        CheckConstraint("total_cents = subtotal_cents + delivery_cents", name="total_adds_up"),
+    )
+
+
+class OrderLine(Base):
+    __tablename__ = "order_lines"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    variant_id: Mapped[int | None] = mapped_column(ForeignKey("variants.id", ondelete="SET NULL"))
+    product_slug: Mapped[str] = mapped_column(String(80))
+    title: Mapped[str] = mapped_column(String(330))
+    unit_price_cents: Mapped[int] = mapped_column(Integer)
+    quantity: Mapped[int] = mapped_column(Integer)
+    line_total_cents: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint("quantity > 0", name="quantity_positive"),
+        CheckConstraint("unit_price_cents >= 0", name="price_not_negative"),
+        CheckConstraint("line_total_cents = unit_price_cents * quantity", name="line_total_adds_up"),
+    )
+
+
+class OrderEvent(Base):
+    """An order's history, one row per status change: who, when, from, to. Ids only grow, so a live
+    stream can say which it has sent and a reconnecting one be given what it missed."""
+
+    __tablename__ = "order_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    from_status: Mapped[str | None] = mapped_column(String(20))
+    to_status: Mapped[str] = mapped_column(String(20))
+    actor: Mapped[str] = mapped_column(String(20))  # "shopper", "staff" or "system"
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    at: Mapped[int] = mapped_column(Integer)
+
+
+class OutboxMessage(Base):
+    """Mail written in the transaction that makes it true, sent after commit by web/mail.py.
+
+    `dedupe_key` makes a message exist once (one confirmation per order), and a sender claims a row
+    with `claimed_until` before sending, so two senders never send the same message at once."""
+
+    __tablename__ = "outbox"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    dedupe_key: Mapped[str] = mapped_column(String(100), unique=True)
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[int] = mapped_column(Integer)
+    claimed_until: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Integer)
+    sent_at: Mapped[int | None] = mapped_column(Integer)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_known"),
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
     )
 
 
@@ -190,4 +310,9 @@ shipping_zones = cast(Table, ShippingZone.__table__)
 zone_countries = cast(Table, ZoneCountry.__table__)
 delivery_methods = cast(Table, DeliveryMethod.__table__)
 product_zones = cast(Table, ProductZone.__table__)
+addresses = cast(Table, Address.__table__)
+orders = cast(Table, Order.__table__)
+order_lines = cast(Table, OrderLine.__table__)
+order_events = cast(Table, OrderEvent.__table__)
+outbox = cast(Table, OutboxMessage.__table__)
 sessions = cast(Table, Session.__table__)

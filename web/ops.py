@@ -19,6 +19,7 @@ from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy import text
 
 from web.headers import raw_header
+from web.mail import outbox_stats
 from web.metrics import Metrics
 from web.sessions import Session, short_hash
 from web.settings import Settings
@@ -61,6 +62,10 @@ async def metrics(request: Request) -> Response[bytes]:
     address = request.client.host if request.client else ""
     if "*" not in settings.metrics_allow and address not in settings.metrics_allow:
         return Response(b"Not found", status_code=404, media_type=MediaType.TEXT)
+    counts, oldest = await shop.db.run(lambda conn: outbox_stats(conn, int(time.time())))
+    for status, count in counts.items():
+        shop.metrics.outbox.labels(status).set(count)
+    shop.metrics.outbox_oldest_pending.set(oldest)
     return Response(shop.metrics.exposition(), media_type=PROMETHEUS_TEXT)
 
 

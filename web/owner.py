@@ -7,6 +7,7 @@ write, HTML or JSON, starts from resolve_owner(). A test fails when another modu
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Literal
 
@@ -20,6 +21,11 @@ CART_ID = "cart_id"
 UNMERGED_CART_ID = "unmerged_cart_id"
 USER_EMAIL = "user_email"
 USER_NAME = "user_name"
+# A guest's own random token: scopes a guest's checkout keys (the session id rotates, this does not).
+GUEST_TOKEN = "guest_token"
+# The numbers of the orders this session placed or found by number and email: a guest's way back to them.
+ORDERS = "orders"
+ORDERS_KEPT = 20
 
 
 @dataclass(frozen=True)
@@ -102,3 +108,21 @@ def log_out(v: Visit) -> None:
     v.session.rotate()
     if unmerged is not None:
         v.session.set(CART_ID, unmerged)
+
+
+def guest_token(v: Visit) -> str:
+    token = v.session.get(GUEST_TOKEN)
+    if not token:
+        token = secrets.token_urlsafe(16)
+        v.session.set(GUEST_TOKEN, token)
+    return str(token)
+
+
+def remember_order(v: Visit, number: str) -> None:
+    """This session may see the order from now on (the newest few are kept)."""
+    known = [n for n in v.session.get(ORDERS, []) if n != number]
+    v.session.set(ORDERS, [number, *known][:ORDERS_KEPT])
+
+
+def knows_order(v: Visit, number: str) -> bool:
+    return number in v.session.get(ORDERS, [])

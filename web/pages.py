@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, MutableMapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -24,10 +25,10 @@ from web.cart.store import CartView
 from web.forms import safe_next
 from web.headers import header
 from web.locality import service as locality
+from web.money import money
 from web.settings import Settings
 from web.unit import Visit
 
-CURRENCY_SYMBOLS = {"EUR": "€", "USD": "$", "GBP": "£"}
 # Rendered partials kept by partial(): about 1.5 KB each for a cart line, so a few MB per worker.
 PARTIALS_KEPT = 4096
 
@@ -88,8 +89,12 @@ class Renderer:
             trim_blocks=True,
             lstrip_blocks=True,
         )
-        symbol = CURRENCY_SYMBOLS.get(settings.currency, settings.currency + " ")
-        self.env.filters["money"] = lambda cents: f"{symbol}{cents // 100:,}.{cents % 100:02d}"
+        currency = settings.currency
+        self.env.filters["money"] = lambda cents: money(cents, currency)
+        self.env.filters["isotime"] = lambda at: datetime.fromtimestamp(at, UTC).isoformat()
+        self.env.filters["shorttime"] = lambda at: datetime.fromtimestamp(at, UTC).strftime("%-d %b %Y, %H:%M UTC")
+        self.env.filters["shortdate"] = lambda at: datetime.fromtimestamp(at, UTC).strftime("%-d %b %Y")
+        self.env.filters["longdate"] = lambda iso: date.fromisoformat(iso).strftime("%A %-d %B %Y")
         # A route lookup costs microseconds and a page makes dozens; line ids keep the set of URLs growing.
         self.url: Callable[..., str] = lru_cache(maxsize=4096)(app.route_reverse)
         self.env.globals["url"] = self.url

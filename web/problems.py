@@ -16,6 +16,10 @@ class Problem(Exception):
         self.message = message
         self.field = field
 
+    def details(self) -> dict[str, object]:
+        """What a JSON answer carries beyond error, message and field (the short lines, say)."""
+        return {}
+
 
 class InvalidInput(Problem):
     status = 400

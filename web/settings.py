@@ -72,6 +72,16 @@ class Settings:
     guest_cart_days: int = 30
     trusted_proxies: tuple[str, ...] = ()
     metrics_allow: tuple[str, ...] = ("127.0.0.1", "::1")
+    # Mail: over SMTP when smtp_url is set (smtp://user:pass@host:port, ?starttls=1), else .eml files in outbox_dir.
+    smtp_url: str = ""
+    mail_from: str = "Storefront <shop@localhost>"
+    outbox_dir: Path = field(default=ROOT / "var" / "outbox")
+    # The shop's address as shoppers reach it, for links in mail.
+    public_url: str = "http://127.0.0.1:8000"
+    # How often the server's background sender looks for mail to send (it is also woken after each order);
+    # off, mail waits for `python -m web send-mail`.
+    mail_poll_seconds: int = 30
+    mail_in_background: bool = True
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "static")
 
@@ -123,6 +133,12 @@ class Settings:
             guest_cart_days=_int(env, "GUEST_CART_DAYS", 30, minimum=1),
             trusted_proxies=_list(env, "TRUSTED_PROXIES", ()),
             metrics_allow=_list(env, "METRICS_ALLOW", ("127.0.0.1", "::1")),
+            smtp_url=env.get("SMTP_URL", ""),
+            mail_from=env.get("MAIL_FROM") or "Storefront <shop@localhost>",
+            outbox_dir=Path(env["OUTBOX_DIR"]) if env.get("OUTBOX_DIR") else ROOT / "var" / "outbox",
+            public_url=(env.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
+            mail_poll_seconds=_int(env, "MAIL_POLL_SECONDS", 30, minimum=1),
+            mail_in_background=_bool(env, "MAIL_IN_BACKGROUND", True),
         )
         settings.check()
         return settings
@@ -134,5 +150,7 @@ class Settings:
             raise SettingsError("COOKIE_SECURE must be on when APP_ENV=production (the shop needs HTTPS)")
         if self.session_absolute_seconds < self.session_idle_seconds:
             raise SettingsError("SESSION_ABSOLUTE_SECONDS must not be shorter than SESSION_IDLE_SECONDS")
+        if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
+            raise SettingsError("SMTP_URL must be smtp://[user:password@]host[:port][?starttls=1] or smtps://...")
         if len(self.currency) != 3 or not self.currency.isalpha():
             raise SettingsError(f"SHOP_CURRENCY must be a three-letter code, got {self.currency!r}")

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection
 
 from web.db import Database
+from web.mail import Postman
 from web.metrics import Metrics
 from web.sessions import Session, SessionStore
 from web.settings import Settings
@@ -26,6 +27,12 @@ class Shop:
     db: Database
     sessions: SessionStore
     metrics: Metrics
+    # The background mail sender, rung after a commit that wrote mail (None when it does not run).
+    postman: Postman | None = None
+
+    def mail_written(self) -> None:
+        if self.postman is not None:
+            self.postman.ring()
 
 
 @dataclass

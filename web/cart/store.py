@@ -170,12 +170,13 @@ def add_upsert(dialect: str) -> Prepared:
     """INSERT ... ON CONFLICT DO UPDATE that sums with the stored line and clamps to stock and limit."""
     limit = bindparam("max_quantity", type_=Integer)
     insert = dialect_insert(dialect)(cart_lines).from_select(
-        ["cart_id", "variant_id", "quantity", "updated_at"],
+        ["cart_id", "variant_id", "quantity", "updated_at", "added_price_cents"],
         select(
             bindparam("cart_id", type_=Integer),
             variants.c.id,
             least(bindparam("quantity", type_=Integer), variants.c.stock, limit),
             bindparam("now", type_=Integer),
+            variants.c.price_cents,
         ).where(variants.c.id == bindparam("variant_id"), variants.c.stock > 0),
     )
     return Prepared(add_to_line(insert, limit, bindparam("now")).returning(cart_lines.c.id, cart_lines.c.quantity))
@@ -419,12 +420,13 @@ def merge(conn: Connection, guest_cart_id: int, user_cart_id: int, max_quantity:
         elif added < row.quantity:
             report.notes.append(f"{title}: at most {max_quantity} per item, quantity reduced.")
     insert = dialect_insert(conn.dialect.name)(cart_lines).from_select(
-        ["cart_id", "variant_id", "quantity", "updated_at"],
+        ["cart_id", "variant_id", "quantity", "updated_at", "added_price_cents"],
         select(
             literal(user_cart_id),
             variants.c.id,
             least(guest.c.quantity, variants.c.stock, max_quantity),
             literal(now),
+            guest.c.added_price_cents,
         )
         .select_from(guest.join(variants, variants.c.id == guest.c.variant_id).join(products))
         .where(guest.c.cart_id == guest_cart_id, variants.c.stock > 0, products.c.active),

@@ -1,0 +1,278 @@
+"""Orders after checkout: the order page (the confirmation too), "My orders", finding an order by
+number and email, cancelling, a guest's account that takes the order along; and /api for all of it.
+
+Another shopper's order is a 404 on every route, alike whether it exists or not.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import anyio.to_thread
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath
+
+from web import forms, owner
+from web.accounts import service as accounts
+from web.accounts.routes import client_address, password_hasher
+from web.api import json_object, require_json
+from web.checkout import service as checkout
+from web.guards import requires_user, user_of
+from web.headers import header
+from web.locality import service as locality
+from web.orders import service as orders
+from web.pages import layout, page, redirect_back
+from web.problems import Conflict, InvalidInput, LoginRequired, TooManyAttempts
+from web.unit import Visit
+from web.visit import JSON_CALL, form_token, shop_of, visit
+
+LOOKUP_FAILED = "We could not find an order with that number and email. Check both and try again."
+LOOKUP_THROTTLED = "Too many tries to find an order. Please wait a few minutes and try again."
+
+
+def order_json(order: orders.Order) -> dict[str, Any]:
+    return {
+        "number": order.number,
+        "status": order.status,
+        "payment": {"method": order.payment_method, "status": order.payment_status},
+        "placedAt": order.placed_at,
+        "email": order.email,
+        "address": {
+            "name": order.address.name,
+            "line1": order.address.line1,
+            "line2": order.address.line2,
+            "city": order.address.city,
+            "postcode": order.address.postcode,
+            "country": order.address.country,
+        },
+        "delivery": {"method": order.delivery_method, "name": order.delivery_name, "expectedBy": order.expected_by},
+        "items": [
+            {
+                "productId": line.product_slug,
+                "variantId": line.variant_id,
+                "title": line.title,
+                "qty": line.quantity,
+                "unitPrice": line.unit_price,
+                "lineTotal": line.line_total,
+            }
+            for line in order.lines
+        ],
+        "totals": {
+            "subtotal": order.subtotal,
+            "delivery": order.delivery,
+            "total": order.total,
+            "currency": order.currency,
+        },
+        "history": [
+            {"id": event.id, "from": event.from_status, "to": event.to_status, "at": event.at} for event in order.events
+        ],
+    }
+
+
+def page_number(request: Request) -> int:
+    raw = request.query_params.get("page")
+    return forms.whole_number(raw, name="page", label="page number", minimum=1, maximum=10_000) if raw else 1
+
+
+@get("/orders", name="orders.list", guards=[requires_user])
+async def my_orders(request: Request) -> Response[str]:
+    number = page_number(request)
+
+    def work(v: Visit) -> dict[str, Any]:
+        found, pages = orders.history(v, user_of(v), number)
+        return {**layout(v), "orders": found, "page": number, "pages": pages}
+
+    return page(request, "orders/list.html", await visit(request, work))
+
+
+@get("/orders/lookup", name="orders.lookup")
+async def lookup_page(request: Request) -> Response[str]:
+    return page(
+        request, "orders/lookup.html", await visit(request, lambda v: {**layout(v), "values": {}, "errors": {}})
+    )
+
+
+@post("/orders/lookup", name="orders.lookup_submit")
+async def lookup_submit(request: Request) -> Response[str]:
+    """Find an order by number and email: the same answer for a wrong number as for a wrong email,
+    throttled per client address like logging in."""
+    shop = shop_of(request)
+    form = await forms.read(request)
+    number = (forms.one(form, "number", required=False) or "").strip()[:20]
+    raw_email = (forms.one(form, "email", required=False) or "").strip()[:254]
+    values = {"number": number, "email": raw_email}
+    key = f"order-lookup:{client_address(request)}"
+    limit = shop.settings.login_max_failures_per_address
+
+    def work(v: Visit) -> str | None:
+        wait = shop.sessions.throttle_wait(v.conn, {key: limit})
+        if wait:
+            shop.metrics.login_throttled.inc()
+            raise TooManyAttempts(LOOKUP_THROTTLED, wait)
+        try:
+            email = accounts.normalise_email(raw_email)
+        except InvalidInput:
+            email = ""
+        found = orders.lookup(v, number, email) if number and email else None
+        if found is None:
+            shop.sessions.throttle_hit(v.conn, [key], shop.settings.login_failure_window_seconds)
+            return None
+        return found.number
+
+    found = await visit(request, work, write=True, csrf=form_token(request, form))
+    if found is None:
+        context = await visit(request, lambda v: {**layout(v), "values": values, "errors": {"form": LOOKUP_FAILED}})
+        return page(request, "orders/lookup.html", context, 404)
+    return redirect_back(request, f"/orders/{found}")
+
+
+@get("/orders/{number:str}", name="orders.order")
+async def order_page(request: Request, number: FromPath[str]) -> Response[str]:
+    def work(v: Visit) -> dict[str, Any]:
+        order = orders.visible(v, number)
+        guest = owner.signed_in(v.session) is None
+        return {**layout(v), "order": order, "offer_account": guest and order.user_id is None, "errors": {}}
+
+    return page(request, "orders/order.html", await visit(request, work))
+
+
+@post("/orders/{number:str}/cancel", name="orders.cancel")
+async def cancel(request: Request, number: FromPath[str]) -> Response[str]:
+    form = await forms.read(request)
+
+    def work(v: Visit) -> None:
+        order = orders.cancel_by_shopper(v, number)
+        v.session.flash(f"Your order {order.number} is cancelled. Nothing will be sent or charged.", "success")
+
+    await visit(request, work, write=True, csrf=form_token(request, form))
+    return redirect_back(request, f"/orders/{number.upper()}")
+
+
+@post("/orders/{number:str}/account", name="orders.account")
+async def account_for_order(request: Request, number: FromPath[str]) -> Response[str]:
+    """A guest's account, made from the confirmation page with the order's email: it takes this
+    order along, and only this one (a later account with the same email sees nothing it did not place).
+    The answer is the same whether or not the email already had an account."""
+    shop = shop_of(request)
+    form = await forms.read(request)
+    csrf = form_token(request, form)
+    name = forms.one(form, "display_name", required=False)
+    password = forms.one(form, "password", required=False)
+    order = await visit(request, lambda v: orders.visible(v, number), csrf=csrf)
+    try:
+        display_name = accounts.check_display_name(name)
+        checked = accounts.check_new_password(password, order.email)
+    except InvalidInput as error:
+        errors = {error.field or "form": error.message}
+        refused = await visit(request, lambda v: {**layout(v), "order": order, "offer_account": True, "errors": errors})
+        return page(request, "orders/order.html", refused, 400)
+    password_hash = await anyio.to_thread.run_sync(password_hasher(shop.settings).hash, checked)
+
+    def work(v: Visit) -> None:
+        user_id = accounts.create(v.conn, order.email, password_hash, display_name, v.now)
+        if user_id is not None and order.user_id is None:
+            orders.take_along(v, order.number, user_id)
+        v.session.set("prefill_email", order.email)
+        v.session.flash("Your account is ready: log in with your email and password to follow your orders.", "success")
+
+    await visit(request, work, write=True, csrf=csrf)
+    return redirect_back(request, f"/login?next=/orders/{order.number}")
+
+
+# /api
+
+
+@post("/api/checkout", name="api.checkout", status_code=201)
+async def api_checkout(request: Request) -> Response[dict[str, Any]]:
+    body = await json_object(request)
+    sent_key = header(request, "idempotency-key") or ""
+    if not 8 <= len(sent_key) <= 200 or not sent_key.isprintable():
+        raise InvalidInput("Send an Idempotency-Key header of 8 to 200 printable characters.", field="Idempotency-Key")
+    address = body.get("address")
+    if not isinstance(address, dict):
+        raise InvalidInput("address must be an object with line1, city, postcode and country.", field="address")
+    values = {name: address.get(name) for name in ("line1", "line2", "city", "postcode", "country")}
+    values.update({"email": body.get("email"), "name": body.get("name")})
+    for name, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise InvalidInput(f"{name} must be a string.", field=name)
+    method = body.get("deliveryMethod")
+    if not isinstance(method, str):
+        raise InvalidInput(
+            "deliveryMethod must be one of the zone's methods, such as “standard”.", field="deliveryMethod"
+        )
+
+    def work(v: Visit) -> orders.Placed:
+        key = orders.scoped_key(v, sent_key)
+        existing = orders.find_by_key(v.conn, key)
+        if existing is not None:
+            return orders.Placed(existing, replayed=True)
+        email, address_, place = checkout.check_contact(v.conn, {k: str(val or "") for k, val in values.items()})
+        locality.remember(v, place)
+        zone = locality.zone(v.conn, place.zone_id)
+        if zone is None or zone.method(method) is None:
+            raise InvalidInput(f"“{method}” is not a delivery method to {place.country}.", field="deliveryMethod")
+        try:
+            return orders.place_order(v, orders.Checkout(email, address_, method), key)
+        except (orders.EmptyCart, orders.StaleReview) as error:
+            v.metrics.placements_refused.labels(error.code.lower()).inc()
+            raise
+
+    try:
+        placed = await visit(request, work, write=True, csrf=JSON_CALL)
+    except orders.DuplicateCheckout:
+        placed = orders.Placed(await visit(request, lambda v: found_by_api_key(v, sent_key)), replayed=True)
+    if not placed.replayed:
+        shop_of(request).mail_written()
+    return Response({"order": order_json(placed.order)}, status_code=200 if placed.replayed else 201)
+
+
+def found_by_api_key(v: Visit, sent_key: str) -> orders.Order:
+    order = orders.find_by_key(v.conn, orders.scoped_key(v, sent_key))
+    if order is None:
+        raise Conflict("The order could not be placed just now. Nothing was ordered: please try again.")
+    return order
+
+
+@get("/api/orders", name="api.orders")
+async def api_orders(request: Request) -> dict[str, Any]:
+    number = page_number(request)
+
+    def work(v: Visit) -> dict[str, Any]:
+        user = owner.resolve_owner(v).user_id
+        if user is None:
+            raise LoginRequired("Log in to list your orders.")
+        found, pages = orders.history(v, user, number)
+        return {"orders": [order_json(order) for order in found], "page": number, "pages": pages}
+
+    return await visit(request, work)
+
+
+@get("/api/orders/{number:str}", name="api.order")
+async def api_order(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    return await visit(request, lambda v: {"order": order_json(orders.visible(v, number))})
+
+
+@post("/api/orders/{number:str}/cancel", name="api.order_cancel", status_code=200)
+async def api_cancel(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    require_json(request)
+    return await visit(
+        request, lambda v: {"order": order_json(orders.cancel_by_shopper(v, number))}, write=True, csrf=JSON_CALL
+    )
+
+
+router = Router(
+    path="/",
+    route_handlers=[
+        my_orders,
+        lookup_page,
+        lookup_submit,
+        order_page,
+        cancel,
+        account_for_order,
+        api_checkout,
+        api_orders,
+        api_order,
+        api_cancel,
+    ],
+)

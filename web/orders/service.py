@@ -1,0 +1,518 @@
+"""Orders: the one function that places an order, the states an order moves through, and who may
+see which order. No HTTP here.
+
+Placement is one transaction: the order's lines are priced and checked from the cart as it is now,
+stock is taken with a conditional update that cannot oversell (checked by its row count), the
+order, its lines (price and title snapshots), its first history row and its confirmation mail (an
+outbox row, sent after commit) are written, and the cart is emptied. The idempotency key, unique
+per shopper, makes a replay return the same order and place nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy import Connection, case, delete, func, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from web import mail, owner
+from web.cart import service as cart
+from web.cart.store import CartView, Line
+from web.locality import service as locality
+from web.models import cart_lines, order_events, order_lines, orders, variants
+from web.problems import Conflict, NotDeliverable, NotFound
+from web.unit import Visit
+
+# Every state an order can be in, and where it may go from each: the one place that says so.
+TRANSITIONS: dict[str, tuple[str, ...]] = {
+    "placed": ("packed", "cancelled"),
+    "packed": ("shipped", "cancelled"),
+    "shipped": ("delivered",),
+    "delivered": (),
+    "cancelled": (),
+}
+LABELS = {
+    "placed": "Placed",
+    "packed": "Packed",
+    "shipped": "Shipped",
+    "delivered": "Delivered",
+    "cancelled": "Cancelled",
+}
+SHOPPER_MAY_CANCEL = ("placed",)
+PAY_ON_DELIVERY = "pay_on_delivery"
+# Order numbers: 8 characters without look-alikes (no 0/O, 1/I/L), about 10^12 of them, random.
+NUMBER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+NUMBER_LENGTH = 8
+PAGE_SIZE = 10
+
+
+class EmptyCart(Conflict):
+    code = "EMPTY_CART"
+
+
+class OutOfStock(Conflict):
+    """Some lines have less stock than the cart asks for: nothing was placed."""
+
+    code = "OUT_OF_STOCK"
+
+    def __init__(self, message: str, lines: list[dict[str, Any]]) -> None:
+        super().__init__(message)
+        self.lines = lines
+
+    def details(self) -> dict[str, object]:
+        return {"lines": self.lines}
+
+
+class StaleReview(Conflict):
+    """The cart, prices or delivery changed since the shopper reviewed them: nothing was placed."""
+
+    code = "STALE_REVIEW"
+
+
+class IllegalTransition(Conflict):
+    code = "ILLEGAL_TRANSITION"
+
+    def __init__(self, message: str, allowed: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.allowed = allowed
+
+    def details(self) -> dict[str, object]:
+        return {"allowed": list(self.allowed)}
+
+
+class DuplicateCheckout(Exception):
+    """Another request placed this checkout's order while this one was placing it: look it up."""
+
+
+@dataclass(frozen=True)
+class Address:
+    name: str
+    line1: str
+    line2: str
+    city: str
+    postcode: str
+    country: str
+
+    @property
+    def lines(self) -> tuple[str, ...]:
+        return tuple(
+            part for part in (self.name, self.line1, self.line2, f"{self.postcode} {self.city}", self.country) if part
+        )
+
+
+@dataclass(frozen=True)
+class Checkout:
+    """What the shopper told checkout: who they are, where it goes and how."""
+
+    email: str
+    address: Address
+    method: str
+
+
+@dataclass(frozen=True)
+class PriceChange:
+    title: str
+    was: int
+    now: int
+
+
+@dataclass
+class Quote:
+    """The order as it would be placed now: lines at today's prices, delivery, totals, and what the
+    shopper must be told first (price changes, lines that cannot go there)."""
+
+    cart: CartView
+    method: locality.Method | None
+    delivery: int
+    expected_by: date | None
+    currency: str
+    price_changes: list[PriceChange] = field(default_factory=list)
+
+    @property
+    def subtotal(self) -> int:
+        return self.cart.subtotal
+
+    @property
+    def total(self) -> int:
+        return self.subtotal + self.delivery
+
+    @property
+    def fingerprint(self) -> str:
+        """What the shopper reviewed, as a digest: a placement from a review that no longer matches is stale."""
+        lines = [(line.variant_id, line.quantity, line.unit_price) for line in self.cart.lines]
+        method = self.method.code if self.method else ""
+        return hashlib.sha256(json.dumps([lines, method, self.delivery]).encode()).hexdigest()[:32]
+
+
+@dataclass(frozen=True)
+class OrderLine:
+    title: str
+    product_slug: str
+    variant_id: int | None
+    quantity: int
+    unit_price: int
+    line_total: int
+
+
+@dataclass(frozen=True)
+class Event:
+    id: int
+    from_status: str | None
+    to_status: str
+    actor: str
+    at: int
+
+    @property
+    def label(self) -> str:
+        return LABELS[self.to_status]
+
+
+@dataclass(frozen=True)
+class Order:
+    id: int
+    number: str
+    user_id: int | None
+    email: str
+    address: Address
+    delivery_method: str
+    delivery_name: str
+    days_min: int
+    days_max: int
+    expected_by: str
+    subtotal: int
+    delivery: int
+    total: int
+    currency: str
+    status: str
+    payment_method: str
+    payment_status: str
+    placed_at: int
+    lines: tuple[OrderLine, ...] = ()
+    events: tuple[Event, ...] = ()
+
+    @property
+    def status_label(self) -> str:
+        return LABELS[self.status]
+
+    @property
+    def final(self) -> bool:
+        return not TRANSITIONS[self.status]
+
+    @property
+    def shopper_may_cancel(self) -> bool:
+        return self.status in SHOPPER_MAY_CANCEL
+
+    @property
+    def count(self) -> int:
+        return sum(line.quantity for line in self.lines)
+
+
+@dataclass(frozen=True)
+class Placed:
+    order: Order
+    replayed: bool
+
+
+def scoped_key(v: Visit, key: str) -> str:
+    """An idempotency key as stored: hashed with whose checkout it is, so another shopper's same key
+    is another key, and never finds, reveals or changes this shopper's order."""
+    who = owner.resolve_owner(v)
+    scope = f"user:{who.user_id}" if who.user_id is not None else f"guest:{owner.guest_token(v)}"
+    return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
+
+
+def new_number() -> str:
+    return "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(NUMBER_LENGTH))
+
+
+def today(now: int) -> date:
+    return datetime.fromtimestamp(now, UTC).date()
+
+
+def quote(v: Visit, method_code: str | None) -> Quote:
+    """The cart priced for checkout with the chosen method (None: not chosen yet), as placement would."""
+    view = cart.load_cart(v)
+    place = locality.chosen(v.session)
+    zone = locality.zone(v.conn, place.zone_id) if place is not None else None
+    method = zone.method(method_code) if zone is not None and method_code else None
+    delivery = method.price_for(view.subtotal, zone.free_over) if method is not None and zone is not None else 0
+    expected = locality.expected_date(today(v.now), method.days_max) if method is not None else None
+    changes = [
+        PriceChange(line.title, was, line.unit_price)
+        for line, was in zip(view.lines, added_prices(v.conn, view.lines), strict=True)
+        if was is not None and was != line.unit_price
+    ]
+    return Quote(view, method, delivery, expected, v.settings.currency, changes)
+
+
+def added_prices(conn: Connection, lines: list[Line]) -> list[int | None]:
+    if not lines:
+        return []
+    rows = dict(
+        conn.execute(
+            select(cart_lines.c.id, cart_lines.c.added_price_cents).where(
+                cart_lines.c.id.in_([line.id for line in lines])
+            )
+        ).all()
+    )
+    return [rows.get(line.id) for line in lines]
+
+
+def find_by_key(conn: Connection, key: str) -> Order | None:
+    row = conn.execute(select(orders).where(orders.c.idempotency_key == key)).first()
+    return with_details(conn, row) if row is not None else None
+
+
+def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = None) -> Placed:
+    """Place the owner's cart as an order, once per `key` (already scoped with scoped_key()).
+
+    `reviewed` is the fingerprint of the review the shopper saw (the HTML form sends it; /api does
+    not review). Raises EmptyCart, NotDeliverable, StaleReview or OutOfStock with nothing written.
+    """
+    with v.writing():
+        existing = find_by_key(v.conn, key)
+        if existing is not None:
+            return Placed(existing, replayed=True)
+        priced = quote(v, checkout.method)
+        lines = priced.cart.lines
+        if not lines:
+            raise EmptyCart("Your cart is empty: there is nothing to order.")
+        if priced.cart.undeliverable:
+            titles = ", ".join(line.title for line in priced.cart.undeliverable)
+            raise NotDeliverable(f"{titles} cannot be delivered to {checkout.address.country}: remove it first.")
+        if priced.method is None or priced.expected_by is None:
+            raise StaleReview("Choose how your order should be delivered.", field="method")
+        if reviewed is not None and reviewed != priced.fingerprint:
+            raise StaleReview("Your cart or its prices changed since you reviewed your order: check it again.")
+        take_stock(v, lines)
+        order_id = insert_order(v, checkout, key, priced)
+        v.conn.execute(
+            insert(order_lines),
+            [
+                {
+                    "order_id": order_id,
+                    "variant_id": line.variant_id,
+                    "product_slug": line.product_slug,
+                    "title": line.title,
+                    "unit_price_cents": line.unit_price,
+                    "quantity": line.quantity,
+                    "line_total_cents": line.line_total,
+                }
+                for line in lines
+            ],
+        )
+        v.conn.execute(
+            insert(order_events).values(
+                order_id=order_id,
+                from_status=None,
+                to_status="placed",
+                actor="shopper",
+                actor_user_id=owner.resolve_owner(v).user_id,
+                at=v.now,
+            )
+        )
+        cart_id = owner.resolve_owner(v).cart_id
+        v.conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id))
+        order = with_details(v.conn, v.conn.execute(select(orders).where(orders.c.id == order_id)).one())
+        mail.enqueue_confirmation(v.conn, order, v.now, v.settings)
+        owner.remember_order(v, order.number)
+        v.metrics.orders_placed.inc()
+        return Placed(order, replayed=False)
+
+
+def take_stock(v: Visit, lines: list[Line]) -> None:
+    """Decrement every line's stock in one conditional statement, in variant-id order.
+
+    The row count is the guard: a line whose variant has less stock than asked is not updated, and
+    then nothing is (the transaction is rolled back). On PostgreSQL the rows are first locked in
+    variant-id order, so two placements never wait on each other in opposite orders.
+    """
+    wanted = {line.variant_id: line.quantity for line in sorted(lines, key=lambda line: line.variant_id)}
+    ids = list(wanted)
+    if v.conn.dialect.name == "postgresql":
+        v.conn.execute(select(variants.c.id).where(variants.c.id.in_(ids)).order_by(variants.c.id).with_for_update())
+    taken = case(wanted, value=variants.c.id)
+    changed = v.conn.execute(
+        update(variants).where(variants.c.id.in_(ids), variants.c.stock >= taken).values(stock=variants.c.stock - taken)
+    ).rowcount
+    if changed != len(ids):
+        stock = dict(v.conn.execute(select(variants.c.id, variants.c.stock).where(variants.c.id.in_(ids))).all())
+        short = [
+            {
+                "lineId": line.id,
+                "variantId": line.variant_id,
+                "title": line.title,
+                "qty": line.quantity,
+                "available": stock.get(line.variant_id, 0),
+            }
+            for line in lines
+            if stock.get(line.variant_id, 0) < line.quantity
+        ]
+        v.metrics.placements_refused.labels("out_of_stock").inc()
+        names = "; ".join(f"{item['title']}: {item['available']} left" for item in short)
+        raise OutOfStock(f"Some items sold out while you were checking out ({names}). Nothing was ordered.", short)
+
+
+def insert_order(v: Visit, checkout: Checkout, key: str, priced: Quote) -> int:
+    """The order row under a fresh random number; a number already taken is drawn again."""
+    assert priced.method is not None and priced.expected_by is not None
+    values = {
+        "idempotency_key": key,
+        "user_id": owner.resolve_owner(v).user_id,
+        "email": checkout.email,
+        "name": checkout.address.name,
+        "line1": checkout.address.line1,
+        "line2": checkout.address.line2,
+        "city": checkout.address.city,
+        "postcode": checkout.address.postcode,
+        "country": checkout.address.country,
+        "delivery_method": priced.method.code,
+        "delivery_name": priced.method.name,
+        "days_min": priced.method.days_min,
+        "days_max": priced.method.days_max,
+        "expected_by": priced.expected_by.isoformat(),
+        "subtotal_cents": priced.subtotal,
+        "delivery_cents": priced.delivery,
+        "total_cents": priced.total,
+        "currency": priced.currency,
+        "status": "placed",
+        "payment_method": PAY_ON_DELIVERY,
+        "payment_status": "pending",
+        "placed_at": v.now,
+        "updated_at": v.now,
+    }
+    for _attempt in range(5):
+        try:
+            with v.conn.begin_nested():
+                return int(
+                    v.conn.execute(
+                        insert(orders).values(number=new_number(), **values).returning(orders.c.id)
+                    ).scalar_one()
+                )
+        except IntegrityError as error:
+            if find_by_key(v.conn, key) is not None or "idempotency" in str(error.orig).lower():
+                raise DuplicateCheckout from error
+    raise RuntimeError("could not draw an unused order number in five tries")
+
+
+def with_details(conn: Connection, row: Any) -> Order:
+    lines = conn.execute(select(order_lines).where(order_lines.c.order_id == row.id).order_by(order_lines.c.id)).all()
+    events = conn.execute(
+        select(order_events).where(order_events.c.order_id == row.id).order_by(order_events.c.id)
+    ).all()
+    return Order(
+        row.id,
+        row.number,
+        row.user_id,
+        row.email,
+        Address(row.name, row.line1, row.line2, row.city, row.postcode, row.country),
+        row.delivery_method,
+        row.delivery_name,
+        row.days_min,
+        row.days_max,
+        row.expected_by,
+        row.subtotal_cents,
+        row.delivery_cents,
+        row.total_cents,
+        row.currency,
+        row.status,
+        row.payment_method,
+        row.payment_status,
+        row.placed_at,
+        tuple(
+            OrderLine(r.title, r.product_slug, r.variant_id, r.quantity, r.unit_price_cents, r.line_total_cents)
+            for r in lines
+        ),
+        tuple(Event(r.id, r.from_status, r.to_status, r.actor, r.at) for r in events),
+    )
+
+
+def visible(v: Visit, number: str) -> Order:
+    """The order if this shopper may see it (theirs as a user, or placed or found in this session); NotFound otherwise,
+    alike for an order that does not exist and one that is someone else's."""
+    row = v.conn.execute(select(orders).where(orders.c.number == number.upper())).first()
+    who = owner.resolve_owner(v)
+    if row is None or not (
+        (row.user_id is not None and row.user_id == who.user_id) or owner.knows_order(v, row.number)
+    ):
+        raise NotFound("There is no order with that number.")
+    return with_details(v.conn, row)
+
+
+def history(v: Visit, user_id: int, page: int) -> tuple[list[Order], int]:
+    """A user's orders, newest first, one page of them; and how many pages there are."""
+    total = int(
+        v.conn.execute(select(func.count()).select_from(orders).where(orders.c.user_id == user_id)).scalar_one()
+    )
+    rows = v.conn.execute(
+        select(orders)
+        .where(orders.c.user_id == user_id)
+        .order_by(orders.c.placed_at.desc(), orders.c.id.desc())
+        .limit(PAGE_SIZE)
+        .offset((page - 1) * PAGE_SIZE)
+    ).all()
+    return [with_details(v.conn, row) for row in rows], max(1, -(-total // PAGE_SIZE))
+
+
+def change_status(v: Visit, order: Order, to: str, actor: str, allowed_from: tuple[str, ...] | None = None) -> Order:
+    """Move an order to `to` if its state allows it (and, for a shopper, `allowed_from`), with a history
+    row; a cancellation puts the stock back, in the same transaction. IllegalTransition otherwise."""
+    allowed = TRANSITIONS[order.status] if allowed_from is None or order.status in allowed_from else ()
+    if to not in allowed:
+        raise IllegalTransition(
+            f"An order that is {LABELS[order.status].lower()} cannot be {LABELS.get(to, to).lower()}.", allowed
+        )
+    with v.writing():
+        moved = v.conn.execute(
+            update(orders)
+            .where(orders.c.id == order.id, orders.c.status == order.status)
+            .values(status=to, updated_at=v.now)
+        ).rowcount
+        if not moved:
+            raise Conflict("This order was changed meanwhile: reload it and try again.")
+        if to == "cancelled":
+            for line in sorted(order.lines, key=lambda line: line.variant_id or 0):
+                if line.variant_id is not None:
+                    v.conn.execute(
+                        update(variants)
+                        .where(variants.c.id == line.variant_id)
+                        .values(stock=variants.c.stock + line.quantity)
+                    )
+            v.conn.execute(update(orders).where(orders.c.id == order.id).values(payment_status="void"))
+            v.metrics.cancellations.inc()
+        v.conn.execute(
+            insert(order_events).values(
+                order_id=order.id,
+                from_status=order.status,
+                to_status=to,
+                actor=actor,
+                actor_user_id=owner.resolve_owner(v).user_id,
+                at=v.now,
+            )
+        )
+        return with_details(v.conn, v.conn.execute(select(orders).where(orders.c.id == order.id)).one())
+
+
+def cancel_by_shopper(v: Visit, number: str) -> Order:
+    return change_status(v, visible(v, number), "cancelled", "shopper", allowed_from=SHOPPER_MAY_CANCEL)
+
+
+def lookup(v: Visit, number: str, email: str) -> Order | None:
+    """The order with this number and email, then remembered in this session (a guest's way back to it)."""
+    row = v.conn.execute(
+        select(orders).where(orders.c.number == number.strip().upper(), orders.c.email == email)
+    ).first()
+    if row is None:
+        return None
+    owner.remember_order(v, row.number)
+    return with_details(v.conn, row)
+
+
+def take_along(v: Visit, number: str, user_id: int) -> None:
+    """Give a guest's order to the account just made for it: this order only, and only a guest order."""
+    v.conn.execute(update(orders).where(orders.c.number == number, orders.c.user_id.is_(None)).values(user_id=user_id))
