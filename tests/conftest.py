@@ -51,6 +51,16 @@ TABLES = [
     "categories",
 ]
 CSRF = re.compile(r'"X-CSRF-Token": "([^"]+)"')
+REVIEW_FIELD = re.compile(r'name="(idempotency_key|reviewed)" value="([^"]+)"')
+ADDRESS = {
+    "email": "ada@example.com",
+    "name": "Ada Lovelace",
+    "line1": "Unter den Linden 1",
+    "line2": "",
+    "city": "Berlin",
+    "postcode": "10117",
+    "country": "DE",
+}
 
 
 @pytest.fixture(scope="session")
@@ -206,6 +216,31 @@ class Shopper:
         kwargs.setdefault("page", f"/products/{slug}")
         kwargs.setdefault("target", "catalog-add-status")
         return self.post("/cart/items", data, htmx=htmx, **kwargs)
+
+    def contact(self, **changes: str) -> Any:
+        """Checkout's first step, with a valid German address unless `changes` say otherwise."""
+        self.visit("/checkout")
+        return self.post("/checkout/contact", {**ADDRESS, **changes})
+
+    def review(self, method: str = "standard", **changes: str) -> Any:
+        """Checkout up to the review page (contact, delivery method); the review page's answer."""
+        contact = self.contact(**changes)
+        assert contact.status_code == 303, contact.text
+        delivery = self.post("/checkout/delivery", {"method": method})
+        assert delivery.status_code == 303, delivery.text
+        return self.visit("/checkout/review")
+
+    def place(self, review: Any | None = None, **kwargs: Any) -> Any:
+        """Place the order from a review page (by default the one checkout() reaches)."""
+        page = review if review is not None else self.review()
+        fields = dict(REVIEW_FIELD.findall(page.text))
+        return self.post("/checkout/place", fields, **kwargs)
+
+    def checkout(self, **changes: str) -> str:
+        """A whole checkout of the current cart; the order's number."""
+        placed = self.place(self.review(**changes))
+        assert placed.status_code == 303, placed.text
+        return str(placed.headers["location"].rsplit("/", 1)[1])
 
     def cart(self) -> dict[str, Any]:
         response = self.client.get("/api/cart")

@@ -67,6 +67,9 @@ class Line(NamedTuple):
 class CartView:
     lines: list[Line] = field(default_factory=list)
     notices: list[str] = field(default_factory=list)
+    # Lines stored with more than may be bought now (stock fell, or the product went): what was in the
+    # cart and what is left, for checkout to name them.
+    reduced: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def undeliverable(self) -> list[Line]:
@@ -207,6 +210,9 @@ def cart_view(rows: list[Any], max_quantity: int, where: Destination | None) -> 
         if quantity < row.quantity:
             stale = True
             title = _title(row.name, row.label)
+            view.reduced.append(
+                {"lineId": row.id, "variantId": row.variant_id, "title": title, "qty": row.quantity, "available": quantity}
+            )
             if quantity == 0:
                 view.notices.append(f"{title} is no longer available and was removed from your cart.")
             elif quantity == row.stock:

@@ -89,18 +89,20 @@ def delivery_context(v: Visit, errors: dict[str, str] | None = None) -> dict[str
 
 
 def review_context(v: Visit, problem: str | None = None) -> dict[str, Any]:
-    context = needs_cart(v)
     kept = checkout.draft(v)
     if kept.address is None:
         raise Gone("/checkout", "Tell us where your order goes first.")
     if not kept.method:
         raise Gone("/checkout/delivery", "Choose how your order should be delivered.")
+    # The quote reads (and settles) the cart once, so its notices of lines just reduced are shown.
     quote = orders.quote(v, kept.method)
+    context = layout(v, quote.cart)
+    if not quote.cart.lines:
+        raise Gone("/cart", "Your cart is empty: add something before checking out.")
     if quote.method is None:
         raise Gone("/checkout/delivery", "Choose how your order should be delivered.")
     return {
         **context,
-        "cart": quote.cart,
         "step": "review",
         "draft": kept,
         "quote": quote,

@@ -280,6 +280,10 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
             return Placed(existing, replayed=True)
         priced = quote(v, checkout.method)
         lines = priced.cart.lines
+        if priced.cart.reduced:
+            v.metrics.placements_refused.labels("out_of_stock").inc()
+            names = "; ".join(f"{item['title']}: {item['available']} left" for item in priced.cart.reduced)
+            raise OutOfStock(f"Some items are short ({names}). Nothing was ordered.", priced.cart.reduced)
         if not lines:
             raise EmptyCart("Your cart is empty: there is nothing to order.")
         if priced.cart.undeliverable:
