@@ -2,7 +2,8 @@
 
 The server is the real thing (`python -m web serve`) on a free port; every test gets its own browser
 context, so each test is its own shopper with its own cookie jar and its own cart. The database is
-shared by the whole run: tests never place orders, so stock does not move and carts never collide.
+shared by the whole run: the tests that place orders buy only the tea tin, whose stock no other test
+counts, and their order mail goes to the run's own outbox folder.
 """
 
 from __future__ import annotations
@@ -97,6 +98,8 @@ def server(server_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "COOKIE_SECURE": "false",  # plain HTTP: the cookie is `session`, without Secure
+        "SMTP_URL": "",  # order mail as .eml files in this run's folder, never to a real mail server
+        "OUTBOX_DIR": str(server_dir / "outbox"),
         "PYTHONUNBUFFERED": "1",
     }
     for command in ("migrate", "load-demo"):

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import TYPE_CHECKING
 
 from playwright.sync_api import APIRequestContext, BrowserContext, Locator, Page, expect
+
+if TYPE_CHECKING:
+    from e2e.conftest import BrowserProblems
 
 
 def badge_count(page: Page) -> Locator:
@@ -55,6 +59,13 @@ def close_drawer_with_escape(page: Page) -> None:
     expect_drawer_open(page)
     page.keyboard.press("Escape")
     expect_drawer_closed(page)
+
+
+def expect_clean(page: Page, problems: BrowserProblems) -> None:
+    """No console errors, uncaught errors or CSP violations so far in the context `problems` watches."""
+    assert problems.csp_violations(page) == [], "Content Security Policy violations"
+    assert problems.console == [], "console errors"
+    assert problems.page_errors == [], "uncaught errors in the page"
 
 
 def api_add(request: APIRequestContext, product_id: str, qty: int = 1) -> None:
@@ -142,3 +153,50 @@ def fill_add_form(page: Page, slug: str, quantity: int, option: str | None = Non
     if option:
         page.get_by_role("radio", name=re.compile(rf"^{option}\b")).check()
     page.locator("#catalog-add-form").get_by_label("Quantity").fill(str(quantity))
+
+
+# Checkout and orders: the steps as a shopper fills them, the order page they land on.
+
+ORDER_URL = re.compile(r"/orders/([A-Z0-9]+)$")
+
+
+def fill_address(page: Page, *, name: str, line1: str, postcode: str, city: str, country: str) -> None:
+    """Fill checkout's first step (contact and address) with a delivery address; the email is left as it is."""
+    form = page.locator("#checkout-contact form")
+    form.get_by_label("Full name").fill(name)
+    form.get_by_label("Address", exact=True).fill(line1)
+    form.get_by_label("Postcode").fill(postcode)
+    form.get_by_label("Town or city").fill(city)
+    form.get_by_label("Country").select_option(country)
+
+
+def delivery_method(page: Page, name: str) -> Locator:
+    """A delivery method's radio button at checkout's second step, by the method's name."""
+    return page.locator("#checkout-delivery").get_by_role("radio", name=re.compile(rf"^{re.escape(name)}\b"))
+
+
+def place_order_button(page: Page) -> Locator:
+    return page.locator("#checkout-review").get_by_role("button", name=re.compile(r"^Place order"))
+
+
+def expect_placed_order_page(page: Page) -> str:
+    """The order page right after placing: its number in the URL and the heading, the thanks, status Placed,
+    an empty cart. Returns the order number."""
+    expect(page).to_have_url(ORDER_URL)
+    match = ORDER_URL.search(page.url)
+    assert match is not None, page.url
+    number = match.group(1)
+    expect(page.get_by_role("heading", level=1)).to_have_text(f"Order {number}")
+    expect(flashes(page)).to_have_text([f"Thank you! Your order {number} is placed."])
+    expect(page.locator("#orders-timeline h2")).to_have_text("Status: Placed")
+    expect(badge_count(page)).to_have_text("0")
+    return number
+
+
+def mark_document(page: Page) -> None:
+    """Tag the page's document, so a later `expect_same_document` tells an in-place swap from a page load."""
+    page.evaluate("window.__e2eSameDocument = true")
+
+
+def expect_same_document(page: Page) -> None:
+    assert page.evaluate("window.__e2eSameDocument === true"), "the page was loaded again instead of swapped in place"

@@ -11,15 +11,10 @@ from e2e.shop import (
     cart_contents,
     close_drawer_with_escape,
     drawer,
+    expect_clean,
     expect_drawer_open,
     quantity_input,
 )
-
-
-def expect_clean(page: Page, problems: BrowserProblems) -> None:
-    assert problems.csp_violations(page) == [], "Content Security Policy violations"
-    assert problems.console == [], "console errors"
-    assert problems.page_errors == [], "uncaught errors in the page"
 
 
 def test_product_and_cart_pages_log_no_errors_and_break_no_csp(browser_problems: BrowserProblems, page: Page) -> None:

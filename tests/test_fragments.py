@@ -112,7 +112,7 @@ def test_a_page_key_is_sent_as_json_so_no_slug_can_break_the_header(app: Litesta
     out = app.state.renderer
     html = out.render(
         "base.html",
-        {"csrf_token": "t", "page": "catalog.product:a'b\"<c>", "cart": None, "flashes": [], "request_path": "/"},
+        {"csrf_token": "t", "page_name": "catalog.product:a'b\"<c>", "cart": None, "flashes": [], "request_path": "/"},
     )
     sent = json.loads(HX_HEADERS.search(html).group(1))  # type: ignore[union-attr]
     assert sent["X-Page"] == "catalog.product:a'b\"<c>"

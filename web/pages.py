@@ -203,7 +203,7 @@ def page(request: Request, template: str, context: Mapping[str, Any], status: in
     """A whole page. `page_key` in the context names what a page about one thing shows (a product's slug)."""
     out = renderer(request)
     this = Page(request.route_handler.name or "", context.get("page_key", ""))
-    shown = out.shown_at(current_path(request), {**context, "page": str(this)})
+    shown = out.shown_at(current_path(request), {**context, "page_name": str(this)})
     return html(out.render(template, shown), status)
 
 
