@@ -11,8 +11,9 @@ What it does (bench/README.md has the reasoning):
    uvicorn, one worker, access log off, log level warning.
 3. Loads them with wrk (-t2 -c8, --latency) in interleaved rounds: bare GET, htmx add-to-cart
    (a Lua script rotating over many pre-created shoppers x 3 products, so every add is a real
-   upsert), the floor with the same script, cart page with 3 lines. Prints req/s, p50, p99, % of
-   bare and PASS/FAIL per target from docs/design.md §8 for each parser. Exits 0 whatever the
+   upsert), the floor with the same script, cart page with 3 lines, order placement (a Lua script
+   sending each of many pre-created shoppers' POST /checkout/place once). Prints req/s, p50, p99,
+   % of bare and PASS/FAIL per target from docs/design.md §8 for each parser. Exits 0 whatever the
    figures; 1 if a server fails to start or dies, or the shop answers an error while shoppers are
    prepared; 2 if wrk is missing and cannot be installed.
 """
@@ -109,6 +110,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def make_plan(args: argparse.Namespace, wrk: str, tmp: Path) -> Plan:
     """The options' timings and the shop's environment, with its database prepared in `tmp`."""
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "PYTHONUNBUFFERED": "1"}
+    env["OUTBOX_DIR"] = str(tmp / "outbox")  # the confirmation mail of every order placed, as .eml files
     if args.production:
         env.update(APP_ENV="production", COOKIE_SECURE="true", DEBUG="false")
     return Plan(

@@ -29,6 +29,7 @@ from litestar.enums import MediaType
 from web import forms
 from web.cart.store import ADD_READ, add_upsert
 from web.db import SQLITE_BUSY_TIMEOUT_MS
+from web.locality.service import SESSION_KEY as DELIVER_TO
 from web.sessions import SESSION_READ
 from web.settings import Settings
 
@@ -56,8 +57,9 @@ async def add(request: Request) -> Response[str]:
     with write_lock:
         db.execute("BEGIN IMMEDIATE")
         try:
-            cart_id = json.loads(run(SESSION, session_key=key)[0][0])["cart_id"]
-            run(CART, cart_id=cart_id, variant_id=variant_id)
+            data = json.loads(run(SESSION, session_key=key)[0][0])
+            cart_id, place = data["cart_id"], data.get(DELIVER_TO) or {}
+            run(CART, cart_id=cart_id, variant_id=variant_id, zone_id=place.get("zone_id"))
             now = int(time.time())
             run(UPSERT, cart_id=cart_id, variant_id=variant_id, quantity=1, max_quantity=MAX_QUANTITY, now=now)
             db.commit()

@@ -20,9 +20,11 @@ CONNECTIONS = 8
 
 LUA_SAFE = re.compile(r"^[A-Za-z0-9_.:/=&%-]*$")
 
-# Appended to every script: wrk's own summary as one JSON line, in microseconds.
+# Appended to every script: wrk's own summary as one JSON line, in microseconds. A script that
+# keeps its own account of the run defines finish(), called first.
 REPORT_LUA = r"""
 function done(summary, latency, requests)
+  if finish then finish() end
   local e = summary.errors
   io.write(string.format(
     "BENCH_RESULT {\"requests\": %.0f, \"duration_us\": %.0f, \"bytes\": %.0f, \"p50_us\": %.0f, " ..

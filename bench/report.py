@@ -6,12 +6,13 @@ import importlib.util
 import math
 import os
 import platform
+import statistics
 from collections.abc import Sequence
 
 import uvicorn
 
 from bench.load import CONNECTIONS, THREADS, WrkResult, wrk_version
-from bench.scenarios import AddToCart, Bare, CartPage, Floor, Scenario
+from bench.scenarios import AddToCart, Bare, CartPage, Floor, PlaceOrder, Scenario
 from bench.servers import BUSY_CPU
 from bench.sql_counts import SqlCount
 from bench.stack import Stack
@@ -98,6 +99,16 @@ def print_writes(stacks: Sequence[Stack]) -> None:
                 f"{check.increments:,} line increments stored (+{spare} in flight at the end), "
                 f"{check.lines_at_limit} lines at the per-line limit"
             )
+    print("Order placements (each prepared shopper's order placed once, 3 lines each):")
+    for stack in stacks:
+        for c in stack.scenario(PlaceOrder).checks:
+            t = c.total
+            print(
+                f"  {stack.parser}, round {c.round}: {t.placed:,} placements answered 303 to their order (warm-up "
+                f"included), {t.refused} other answers ({t.past_end} past the last shopper), {c.orders:,} orders "
+                f"placed (+{c.orders - t.placed} of {t.in_flight} in flight at the end), {c.wrong_lines} orders "
+                f"without 3 lines, stock taken {'/'.join(map(str, c.stock_taken))}, {c.negative_stock} variants below 0"
+            )
 
 
 def print_sql(sql: Sequence[SqlCount], show_sql: bool) -> None:
@@ -124,6 +135,17 @@ def print_targets(stack: Stack) -> None:
     checks = stack.scenario(AddToCart).checks
     writes_ok = all(c.lines_at_limit == 0 and c.increments >= c.requests for c in checks)
     print(f"  {verdict(writes_ok)}  every add was a real write (no line at its limit, increments >= adds)")
+    place = stack.scenario(PlaceOrder)
+    orders = statistics.median(c.orders_per_s for c in place.checks) if place.checks else math.nan
+    p50, p99 = place.median(lambda r: r.p50_ms), place.median(lambda r: r.p99_ms)
+    print(f"  info  order placement: {fmt(orders)} orders/s, p50 {fmt(p50, 2)} ms, p99 {fmt(p99, 2)} ms")
+    errors = sum(r.errors for r in place.results)
+    print(f"  {verdict(errors == 0)}  order placement answers all 303 to the order: {errors} errors")
+    placed_ok = bool(place.checks) and all(c.ok for c in place.checks)
+    print(
+        f"  {verdict(placed_ok)}  orders placed == successful answers (+ in flight), 3 lines each, "
+        "stock taken once per order, none below 0"
+    )
 
 
 def print_sql_targets(sql: Sequence[SqlCount]) -> None:
@@ -139,6 +161,9 @@ def print_sql_targets(sql: Sequence[SqlCount]) -> None:
     listed = ", ".join(map(str, carts))
     print(f"  {verdict(max(carts) <= TARGET_SQL_CART)}  SQL per cart page <= {TARGET_SQL_CART}: {listed}")
     print(f"  {verdict(len(set(carts)) == 1)}  SQL per cart page constant in lines (1 vs 10 lines): {listed}")
+    listed = ", ".join(str(s.count) for s in sql if s.kind == "place")
+    constant = len({s.count for s in sql if s.kind == "place"}) == 1
+    print(f"  {verdict(constant)}  SQL per placement constant in lines (1, 5, 20): {listed}")
 
 
 def warn_if_busy(stacks: Sequence[Stack]) -> None:

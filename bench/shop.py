@@ -7,13 +7,17 @@ import re
 import sqlite3
 import subprocess
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlencode
 
 from bench.errors import BenchError, ServerFailed
 from bench.servers import PYTHON, ROOT, Server, request
+
+if TYPE_CHECKING:
+    from http.client import HTTPMessage
 
 # Products the add-to-cart load rotates over (single-variant demo products). Their stock is raised
 # in the benchmark's own database so the per-line limit (CART_MAX_LINE_QUANTITY, 99) is the cap.
@@ -22,6 +26,21 @@ BENCH_STOCK = 100_000
 
 CSRF_INPUT = re.compile(r'name="csrf_token" value="([^"]+)"')
 VARIANT_INPUT = re.compile(r'name="variant_id" value="(\d+)"')
+# What a shopper fills in at checkout: a German address (the demo's home zone), standard delivery.
+CHECKOUT_CONTACT = {
+    "email": "shopper@example.com",
+    "name": "Bench Shopper",
+    "line1": "Unter den Linden 1",
+    "line2": "",
+    "city": "Berlin",
+    "postcode": "10117",
+    "country": "DE",
+}
+DELIVERY_METHOD = "standard"
+REVIEW_INPUT = re.compile(r'name="(idempotency_key|reviewed)" value="([^"]+)"')
+# Shoppers for checkout are made this many at a time (the server has one worker; this overlaps its
+# work with ours).
+PREPARING_THREADS = 4
 
 
 class Shopper(NamedTuple):
@@ -29,6 +48,14 @@ class Shopper(NamedTuple):
 
     cookie: str
     csrf: str
+
+
+class Review(NamedTuple):
+    """A shopper at checkout's review page: the review form's idempotency key and fingerprint."""
+
+    shopper: Shopper
+    key: str
+    reviewed: str
 
 
 class Product(NamedTuple):
@@ -91,6 +118,44 @@ class ShopClient:
             self.add(shopper, product)
         return shopper
 
+    def post_form(self, shopper: Shopper, path: str, fields: Mapping[str, str]) -> tuple[int, HTTPMessage, str]:
+        """A form posted by a browser without JavaScript: its hidden CSRF field, the page's origin."""
+        headers = {
+            "Cookie": self.cookie_header(shopper),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": self.server.origin,
+        }
+        return request(self.server.port, "POST", path, headers, urlencode({"csrf_token": shopper.csrf, **fields}))
+
+    def review(self, shopper: Shopper) -> Review:
+        """Checkout up to its review page without JavaScript: the contact and delivery steps (each
+        303 to the next), then the review page's hidden fields, which placing the order sends."""
+        steps = (
+            ("/checkout/contact", CHECKOUT_CONTACT, "/checkout/delivery"),
+            ("/checkout/delivery", {"method": DELIVERY_METHOD}, "/checkout/review"),
+        )
+        for path, fields, to in steps:
+            status, headers, text = self.post_form(shopper, path, fields)
+            if status != 303 or headers.get("Location") != to:
+                raise BenchError(
+                    f"POST {path} answered {status} to {headers.get('Location')!r}, not 303 to {to}: {text[:300]!r}; "
+                    f"shop log:\n{self.server.log_tail()}"
+                )
+        status, _headers, body = request(
+            self.server.port, "GET", "/checkout/review", {"Cookie": self.cookie_header(shopper)}
+        )
+        found = dict(REVIEW_INPUT.findall(body))
+        if status != 200 or len(found) != 2:
+            raise BenchError(
+                f"GET /checkout/review answered {status} without the review form; shop log:\n{self.server.log_tail()}"
+            )
+        return Review(shopper, found["idempotency_key"], found["reviewed"])
+
+    def new_reviews(self, products: Sequence[Product], count: int) -> list[Review]:
+        """`count` shoppers, each with one of each product in the cart, at checkout's review page."""
+        with ThreadPoolExecutor(PREPARING_THREADS) as pool:
+            return list(pool.map(lambda _: self.review(self.new_shopper(products)), range(count)))
+
 
 @dataclass(frozen=True)
 class ShopSetup:
@@ -139,17 +204,47 @@ def raise_stock(db_path: Path, slugs: Sequence[str]) -> None:
         )
 
 
+def query_row(db_path: Path, sql: str, params: Sequence[object] = ()) -> tuple[int, ...]:
+    """The one row of numbers `sql` selects from the benchmark's database."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn:
+        return tuple(int(value) for value in conn.execute(sql, tuple(params)).fetchone())
+
+
+def max_id(db_path: Path, table: str) -> int:
+    return query_row(db_path, f"SELECT coalesce(max(id), 0) FROM {table}")[0]
+
+
 def max_cart_id(db_path: Path) -> int:
+    return max_id(db_path, "carts")
+
+
+def stock_of(db_path: Path, slugs: Sequence[str]) -> list[int]:
+    """The products' stock (each has one variant), in the order of `slugs`."""
     with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn:
-        return int(conn.execute("SELECT coalesce(max(id), 0) FROM carts").fetchone()[0])
+        rows = conn.execute(
+            "SELECT p.slug, sum(v.stock) FROM variants v JOIN products p ON p.id = v.product_id"
+            f" WHERE p.slug IN ({','.join('?' * len(slugs))}) GROUP BY p.slug",
+            tuple(slugs),
+        ).fetchall()
+    stock = {str(slug): int(total) for slug, total in rows}
+    return [stock[slug] for slug in slugs]
 
 
-def cart_line_stats(db_path: Path, carts_after: int, limit: int) -> tuple[int, int, int]:
+def order_stats(db_path: Path, orders_after: int, lines: int) -> tuple[int, ...]:
+    """(orders with id > orders_after, how many of them have other than `lines` lines, variants with negative stock)."""
+    return query_row(
+        db_path,
+        "SELECT count(*), coalesce(sum((SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) != ?), 0),"
+        " (SELECT count(*) FROM variants WHERE stock < 0) FROM orders o WHERE o.id > ?",
+        (lines, orders_after),
+    )
+
+
+def cart_line_stats(db_path: Path, carts_after: int, limit: int) -> tuple[int, ...]:
     """(lines, total quantity, lines at the per-line limit) in carts with id > carts_after."""
-    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn:
-        row = conn.execute(
-            "SELECT count(*), coalesce(sum(quantity), 0), coalesce(sum(quantity >= ?), 0)"
-            " FROM cart_lines WHERE cart_id > ?",
-            (limit, carts_after),
-        ).fetchone()
-    return int(row[0]), int(row[1]), int(row[2])
+    return query_row(
+        db_path,
+        "SELECT count(*), coalesce(sum(quantity), 0), coalesce(sum(quantity >= ?), 0)"
+        " FROM cart_lines WHERE cart_id > ?",
+        (limit, carts_after),
+    )

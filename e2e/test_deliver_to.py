@@ -27,6 +27,9 @@ from e2e.shop import (
 
 KNIFE = "Chef's knife"
 NOT_TO_US = "Cannot be delivered to US: remove it or change where to deliver."
+NOW_TO_US = (
+    "Delivering to US 10001. 1 item in your cart cannot be delivered there: remove it or change where to deliver."
+)
 
 
 def deliver_to_control(page: Page) -> Locator:
@@ -37,8 +40,8 @@ def choose_in_header(page: Page, country: str, postcode: str) -> None:
     """With JavaScript: the header's link opens its small form in place, which is sent from there."""
     deliver_to_control(page).get_by_role("link").click()
     control = deliver_to_control(page)
-    control.locator("#deliver-country").select_option(country)
-    control.locator("#deliver-postcode").fill(postcode)
+    control.get_by_label("Country").select_option(country)
+    control.get_by_label("Postcode").fill(postcode)
     control.get_by_role("button", name="Deliver here").click()
     expect(control).to_have_text(f"Deliver to {country} {postcode}")
 
@@ -59,9 +62,7 @@ def test_changing_deliver_to_flags_the_knife_in_the_drawer_without_a_reload(
     close_drawer_with_escape(page)
 
     choose_in_header(page, "US", "10001")
-    expect(page.locator("#toast")).to_have_text(
-        "Delivering to US 10001. 1 item in your cart cannot be delivered there: remove it or change where to deliver."
-    )
+    expect(page.locator("#toast")).to_have_text(NOW_TO_US)
     expect(page.locator("#catalog-delivery")).to_contain_text("Not available for delivery to US.")
     expect(add_button(page)).to_be_disabled()
     # The answer re-rendered the drawer too, while it was closed.
@@ -96,12 +97,7 @@ def test_deliver_to_page_without_javascript_returns_to_the_product(nojs_page: Pa
     form.get_by_role("button", name="Deliver here").click()
 
     expect(page).to_have_url(re.compile(r"/products/chef-knife$"))
-    expect(flashes(page)).to_have_text(
-        [
-            "Delivering to US 10001. 1 item in your cart cannot be delivered there: "
-            "remove it or change where to deliver."
-        ]
-    )
+    expect(flashes(page)).to_have_text([NOW_TO_US])
     expect(deliver_to_control(page)).to_have_text("Deliver to US 10001")
     expect(page.locator("#catalog-delivery")).to_contain_text("Not available for delivery to US.")
     expect(add_button(page)).to_be_disabled()

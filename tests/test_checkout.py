@@ -238,8 +238,7 @@ def test_markup_is_kept_as_text_and_escaped_everywhere(filled: Shopper, app: Lit
     number = filled.checkout(name="<script>alert(1)</script>", line2="<b>flat 2</b>")
     page = filled.visit(f"/orders/{number}").text
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    body = sql(app, "SELECT body FROM outbox")[0][0]
-    html = body.split("\0")[1]
+    html = sql(app, "SELECT body_html FROM outbox")[0][0]
     assert "<script>" not in html and "&lt;script&gt;" in html
 
 
@@ -358,3 +357,9 @@ def test_placements_are_counted_for_operators(settings: Settings) -> None:
     assert 'storefront_placements_refused_total{reason="out_of_stock"} 1.0' in metrics
     assert 'storefront_outbox_messages{status="pending"} 1.0' in metrics
     assert "storefront_outbox_oldest_pending_seconds" in metrics
+
+
+def test_back_to_a_step_with_htmx_gets_the_whole_page(filled: Shopper) -> None:
+    filled.contact()
+    restored = filled.client.get("/checkout", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert restored.text.startswith("<!doctype html>") and 'id="cart-badge"' in restored.text

@@ -219,3 +219,17 @@ def test_the_identity_keys_stay_the_owners(shopper: Shopper) -> None:
     shopper.add("tea-tin", 1)
     (record,) = stored_sessions(shopper.app).values()
     assert record.data["deliver_to"]["country"] == "DE" and CART_ID in record.data
+
+
+def test_the_page_without_javascript_has_one_form_and_the_header_stays_closed(shopper: Shopper) -> None:
+    page = shopper.visit("/deliver-to?next=/cart").text
+    assert page.count('id="deliver-country"') == 1 and page.count('id="deliver-postcode"') == 1
+    assert header_control(page) == "Choose where to deliver"
+    refused = shopper.post("/deliver-to", {"country": "DE", "postcode": "1", "next": "/cart"})
+    assert refused.text.count('id="deliver-postcode"') == 1
+
+
+def test_a_history_restore_gets_the_whole_page(shopper: Shopper) -> None:
+    """With htmx's history cache off, Back refetches the page with HX-Request: it must not get a fragment."""
+    restored = shopper.client.get("/deliver-to", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
+    assert restored.text.startswith("<!doctype html>")

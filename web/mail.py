@@ -60,7 +60,9 @@ def mail_templates(settings: Settings) -> Environment:
     return env
 
 
-def enqueue(conn: Connection, now: int, *, kind: str, key: str, to: str, subject: str, body: str) -> None:
+def enqueue(
+    conn: Connection, now: int, *, kind: str, key: str, to: str, subject: str, body: str, html: str = ""
+) -> None:
     """Write a message to the outbox, once per `key`: a second message with the same key is dropped."""
     exists = conn.execute(select(outbox.c.id).where(outbox.c.dedupe_key == key)).first()
     if exists is None:
@@ -71,6 +73,7 @@ def enqueue(conn: Connection, now: int, *, kind: str, key: str, to: str, subject
                 recipient=to,
                 subject=subject,
                 body=body,
+                body_html=html,
                 status="pending",
                 attempts=0,
                 next_attempt_at=now,
@@ -93,7 +96,8 @@ def enqueue_confirmation(conn: Connection, order: Any, now: int, settings: Setti
         key=f"order-confirmation:{order.number}",
         to=order.email,
         subject=f"Your order {order.number}",
-        body=text + "\0" + html,
+        body=text,
+        html=html,
     )
 
 
@@ -105,10 +109,9 @@ def message(row: Any, sender: str) -> EmailMessage:
     mail["Subject"] = row.subject
     mail["Date"] = formatdate(row.created_at, usegmt=True)
     mail["Message-ID"] = f"<{row.dedupe_key.replace(':', '.')}@storefront>"
-    text, _, html = row.body.partition("\0")
-    mail.set_content(text)
-    if html:
-        mail.add_alternative(html, subtype="html")
+    mail.set_content(row.body)
+    if row.body_html:
+        mail.add_alternative(row.body_html, subtype="html")
     return mail
 
 

@@ -153,7 +153,8 @@ def renderer(request: Request) -> Renderer:
 
 
 def is_htmx(request: Request) -> bool:
-    return header(request, "hx-request") == "true"
+    """An htmx request that wants a fragment; a history restore (Back, with htmx's cache off) wants the page."""
+    return header(request, "hx-request") == "true" and header(request, "hx-history-restore-request") != "true"
 
 
 def current_path(request: Request) -> str:

@@ -211,7 +211,13 @@ def cart_view(rows: list[Any], max_quantity: int, where: Destination | None) -> 
             stale = True
             title = _title(row.name, row.label)
             view.reduced.append(
-                {"lineId": row.id, "variantId": row.variant_id, "title": title, "qty": row.quantity, "available": quantity}
+                {
+                    "lineId": row.id,
+                    "variantId": row.variant_id,
+                    "title": title,
+                    "qty": row.quantity,
+                    "available": quantity,
+                }
             )
             if quantity == 0:
                 view.notices.append(f"{title} is no longer available and was removed from your cart.")

@@ -282,8 +282,8 @@ async def refused_review(request: Request, error: Problem) -> Response[str]:
     }
     try:
         context = await visit(request, lambda v: counted(v, reason.get(error.code, "other"), error.message))
-    except Gone as gone:
-        return await gone_back(request, gone)
+    except Gone as gone:  # nothing left to review (the last line sold out): say why on the way back
+        return await gone_back(request, Gone(gone.to, error.message))
     return step_answer(request, "review", context, error.status)
 
 

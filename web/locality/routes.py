@@ -47,8 +47,9 @@ def control(request: Request, context: dict[str, Any], status: int = 200) -> Res
 async def deliver_to_form(request: Request) -> Response[str]:
     """With htmx, the header control opened into its form; without, a page with the same form."""
     next_path = forms.safe_next(request.query_params.get("next"), "/")
-    context = await visit(request, lambda v: {**form_values(v, {}, {}, open_=True), "next": next_path})
-    if is_htmx(request):
+    htmx = is_htmx(request)
+    context = await visit(request, lambda v: {**form_values(v, {}, {}, open_=htmx), "next": next_path})
+    if htmx:
         return control(request, context)
     return page(request, FORM_PAGE, context)
 
@@ -109,7 +110,8 @@ async def set_deliver_to(request: Request) -> Response[str]:
 async def refuse(request: Request, values: dict[str, str], error: Problem, next_path: str) -> Response[str]:
     """The form again with the message next to its field: the open control for htmx, else the page."""
     errors = {error.field or "form": error.message}
-    refused = await visit(request, lambda v: {**form_values(v, values, errors, open_=True), "next": next_path})
+    htmx = is_htmx(request)
+    refused = await visit(request, lambda v: {**form_values(v, values, errors, open_=htmx), "next": next_path})
     if is_htmx(request):
         return control(request, refused, error.status)
     return page(request, FORM_PAGE, refused, error.status)
