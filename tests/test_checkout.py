@@ -363,3 +363,16 @@ def test_back_to_a_step_with_htmx_gets_the_whole_page(filled: Shopper) -> None:
     filled.contact()
     restored = filled.client.get("/checkout", headers={"HX-Request": "true", "HX-History-Restore-Request": "true"})
     assert restored.text.startswith("<!doctype html>") and 'id="cart-badge"' in restored.text
+
+
+def test_an_order_number_already_taken_is_drawn_again(
+    filled: Shopper, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web.orders import service as orders
+
+    taken = filled.checkout()
+    filled.add("tea-tin", 1)
+    draws = iter([taken, taken, "NEWNUMB2"])
+    monkeypatch.setattr(orders, "new_number", lambda: next(draws))
+    assert filled.checkout() == "NEWNUMB2"
+    assert sql(app, "SELECT count(*) FROM orders") == [(2,)]

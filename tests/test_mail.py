@@ -158,3 +158,16 @@ def test_a_failed_placement_writes_no_mail(shopper: Shopper, app: Litestar) -> N
     assert refused.status_code == 303 and refused.headers["location"] == "/cart"  # nothing left to review
     assert "Tea tin: 0 left" in shopper.visit("/cart").text
     assert outbox(app) == [] and sql(app, "SELECT count(*) FROM orders") == [(0,)]
+
+
+def test_a_mail_server_that_is_down_does_not_make_the_shop_unready(settings: Settings) -> None:
+    from litestar.testing import TestClient
+
+    from web.app import create_app
+
+    app = create_app(settings.with_overrides(smtp_url=f"smtp://127.0.0.1:{free_port()}", mail_in_background=True))
+    try:
+        with TestClient(app) as client:
+            assert client.get("/readyz").status_code == 200
+    finally:
+        app.state.shop.db.dispose()
