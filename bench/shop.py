@@ -6,7 +6,8 @@ import contextlib
 import re
 import sqlite3
 import subprocess
-from collections.abc import Mapping, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -204,47 +205,71 @@ def raise_stock(db_path: Path, slugs: Sequence[str]) -> None:
         )
 
 
-def query_row(db_path: Path, sql: str, params: Sequence[object] = ()) -> tuple[int, ...]:
-    """The one row of numbers `sql` selects from the benchmark's database."""
-    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn:
-        return tuple(int(value) for value in conn.execute(sql, tuple(params)).fetchone())
+@contextlib.contextmanager
+def reading(db_path: Path) -> Iterator[sqlite3.Connection]:
+    """A connection to the benchmark's database in a read transaction: its queries all see one moment."""
+    with contextlib.closing(sqlite3.connect(db_path, timeout=10, isolation_level=None)) as conn:
+        conn.execute("BEGIN")
+        yield conn
+        conn.execute("COMMIT")
 
 
-def max_id(db_path: Path, table: str) -> int:
-    return query_row(db_path, f"SELECT coalesce(max(id), 0) FROM {table}")[0]
+def query_row(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> tuple[int, ...]:
+    """The one row of numbers `sql` selects."""
+    return tuple(int(value) for value in conn.execute(sql, tuple(params)).fetchone())
 
 
 def max_cart_id(db_path: Path) -> int:
-    return max_id(db_path, "carts")
+    with reading(db_path) as conn:
+        return query_row(conn, "SELECT coalesce(max(id), 0) FROM carts")[0]
 
 
-def stock_of(db_path: Path, slugs: Sequence[str]) -> list[int]:
-    """The products' stock (each has one variant), in the order of `slugs`."""
-    with contextlib.closing(sqlite3.connect(db_path, timeout=10)) as conn:
-        rows = conn.execute(
-            "SELECT p.slug, sum(v.stock) FROM variants v JOIN products p ON p.id = v.product_id"
-            f" WHERE p.slug IN ({','.join('?' * len(slugs))}) GROUP BY p.slug",
-            tuple(slugs),
-        ).fetchall()
-    stock = {str(slug): int(total) for slug, total in rows}
-    return [stock[slug] for slug in slugs]
+class Placements(NamedTuple):
+    """What placements left in the database, read at one moment."""
+
+    last_order: int  # the highest order id
+    orders: int  # orders after the one asked about
+    wrong_lines: int  # of those, the orders with another number of lines than asked
+    negative_stock: int  # variants below 0
+    stock: tuple[int, ...]  # of the products asked about (each has one variant)
 
 
-def order_stats(db_path: Path, orders_after: int, lines: int) -> tuple[int, ...]:
-    """(orders with id > orders_after, how many of them have other than `lines` lines, variants with negative stock)."""
-    return query_row(
-        db_path,
-        "SELECT count(*), coalesce(sum((SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) != ?), 0),"
-        " (SELECT count(*) FROM variants WHERE stock < 0) FROM orders o WHERE o.id > ?",
-        (lines, orders_after),
-    )
+def placements(db_path: Path, orders_after: int, lines: int, slugs: Sequence[str]) -> Placements:
+    with reading(db_path) as conn:
+        last, orders, wrong, negative = query_row(
+            conn,
+            "SELECT (SELECT coalesce(max(id), 0) FROM orders), count(*),"
+            " coalesce(sum((SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) != ?), 0),"
+            " (SELECT count(*) FROM variants WHERE stock < 0) FROM orders o WHERE o.id > ?",
+            (lines, orders_after),
+        )
+        stock = dict(
+            conn.execute(
+                "SELECT p.slug, sum(v.stock) FROM variants v JOIN products p ON p.id = v.product_id"
+                f" WHERE p.slug IN ({','.join('?' * len(slugs))}) GROUP BY p.slug",
+                tuple(slugs),
+            ).fetchall()
+        )
+    return Placements(last, orders, wrong, negative, tuple(int(stock[slug]) for slug in slugs))
+
+
+def mail_pending(db_path: Path, timeout: float) -> int:
+    """Wait up to `timeout` seconds for the shop's background sender to send the outbox's mail; what is left."""
+    deadline = time.monotonic() + timeout
+    while True:
+        with reading(db_path) as conn:
+            pending = query_row(conn, "SELECT count(*) FROM outbox WHERE status = 'pending'")[0]
+        if not pending or time.monotonic() >= deadline:
+            return pending
+        time.sleep(0.1)
 
 
 def cart_line_stats(db_path: Path, carts_after: int, limit: int) -> tuple[int, ...]:
     """(lines, total quantity, lines at the per-line limit) in carts with id > carts_after."""
-    return query_row(
-        db_path,
-        "SELECT count(*), coalesce(sum(quantity), 0), coalesce(sum(quantity >= ?), 0)"
-        " FROM cart_lines WHERE cart_id > ?",
-        (limit, carts_after),
-    )
+    with reading(db_path) as conn:
+        return query_row(
+            conn,
+            "SELECT count(*), coalesce(sum(quantity), 0), coalesce(sum(quantity >= ?), 0)"
+            " FROM cart_lines WHERE cart_id > ?",
+            (limit, carts_after),
+        )

@@ -208,9 +208,10 @@ def test_debug_endpoints_in_development(client: TestClient[Litestar]) -> None:
 
 @pytest.fixture
 def production(settings: Settings) -> Iterator[TestClient[Litestar]]:
-    app = create_app(Settings(app_env="production", cookie_secure=True, database_url=settings.database_url))
+    app = create_app(settings.with_overrides(app_env="production", cookie_secure=True, session_store_url=""))
     with TestClient(app, base_url=BASE_URL.replace("http:", "https:")) as client:
         yield client
+    app.state.shop.db.dispose()
 
 
 @pytest.mark.parametrize("path", ["/api/debug/session", "/api/cart/debug"])

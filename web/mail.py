@@ -22,15 +22,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
+from functools import cache
 from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
 import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
-from web.db import Database
+from web.db import Database, dialect_insert
 from web.metrics import Metrics
 from web.models import outbox
 from web.money import money
@@ -47,15 +48,16 @@ def backoff(attempts: int) -> int:
     return int(min(30 * 2 ** (attempts - 1), 3600))
 
 
-def mail_templates(settings: Settings) -> Environment:
+@cache
+def mail_templates(folder: Path, currency: str) -> Environment:
+    """One environment per template folder: compiled once, checked for changed files on each use."""
     env = Environment(
-        loader=FileSystemLoader(settings.templates_dir / "mail"),
+        loader=FileSystemLoader(folder),
         autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    currency = settings.currency
     env.filters["money"] = lambda cents: money(cents, currency)
     return env
 
@@ -64,28 +66,28 @@ def enqueue(
     conn: Connection, now: int, *, kind: str, key: str, to: str, subject: str, body: str, html: str = ""
 ) -> None:
     """Write a message to the outbox, once per `key`: a second message with the same key is dropped."""
-    exists = conn.execute(select(outbox.c.id).where(outbox.c.dedupe_key == key)).first()
-    if exists is None:
-        conn.execute(
-            insert(outbox).values(
-                kind=kind,
-                dedupe_key=key,
-                recipient=to,
-                subject=subject,
-                body=body,
-                body_html=html,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                created_at=now,
-                last_error="",
-            )
+    conn.execute(
+        dialect_insert(conn.dialect.name)(outbox)
+        .values(
+            kind=kind,
+            dedupe_key=key,
+            recipient=to,
+            subject=subject,
+            body=body,
+            body_html=html,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            last_error="",
         )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    )
 
 
 def enqueue_confirmation(conn: Connection, order: Any, now: int, settings: Settings) -> None:
     """The order's confirmation, rendered now from templates/mail/ and kept with the message."""
-    env = mail_templates(settings)
+    env = mail_templates(settings.templates_dir / "mail", settings.currency)
     values = {"order": order, "order_url": f"{settings.public_url}/orders/{order.number}"}
     text = env.get_template("order_confirmation.txt").render(values)
     html = env.get_template("order_confirmation.html").render(values)

@@ -1,8 +1,7 @@
 """The scenarios, one file each; SCENARIOS is the order each round measures them in.
 
 To add one: a new file here with a `Scenario` subclass (bench/scenarios/base.py says what it provides),
-listed in SCENARIOS. The floor replays the add's requests of the same round, so it comes after the add;
-placement empties carts, so it comes last.
+listed in SCENARIOS. The floor replays the add's requests of the same round, so it comes after the add.
 """
 
 from __future__ import annotations

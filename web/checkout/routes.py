@@ -19,7 +19,7 @@ from web.fragments import DELIVER_TO
 from web.locality import service as locality
 from web.orders import service as orders
 from web.pages import html, is_htmx, layout, page, redirect_back, renderer
-from web.problems import Conflict, InvalidInput, NotDeliverable, Problem
+from web.problems import InvalidInput, NotDeliverable, Problem
 from web.unit import Visit
 from web.visit import form_token, shop_of, visit
 
@@ -236,14 +236,12 @@ async def place(request: Request) -> Response[str]:
 
     def work(v: Visit) -> orders.Placed:
         key = orders.scoped_key(v, checkout.check_key(v, sent_key))
-        existing = orders.find_by_key(v.conn, key)
-        if existing is not None:
-            owner.remember_order(v, existing.number)
-            return orders.Placed(existing, replayed=True)
         details = checkout.draft(v).checkout
-        if details is None:
-            raise Gone("/checkout", "Tell us where your order goes first.")
+        if details is None:  # a replay after the order was placed (the draft has no method then)
+            return orders.Placed(found_again(v, sent_key), replayed=True)
         result = orders.place_order(v, details, key, reviewed)
+        if result.replayed:
+            return result
         checkout.placed(v)
         v.session.flash(f"Thank you! Your order {result.order.number} is placed.", "success")
         return result
@@ -265,9 +263,10 @@ async def place(request: Request) -> Response[str]:
 
 
 def found_again(v: Visit, sent_key: str | None) -> orders.Order:
+    """The order a key placed, for a replay; a key that placed nothing yet means the steps are not done."""
     order = orders.find_by_key(v.conn, orders.scoped_key(v, checkout.check_key(v, sent_key)))
     if order is None:
-        raise Conflict("Your order could not be placed just now. Nothing was ordered: please try again.")
+        raise Gone("/checkout", "Tell us where your order goes first.")
     owner.remember_order(v, order.number)
     return order
 

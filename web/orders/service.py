@@ -15,6 +15,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from types import SimpleNamespace
 from typing import Any
 
 from sqlalchemy import Connection, case, delete, func, insert, select, update
@@ -23,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from web import mail, owner
 from web.cart import service as cart
 from web.cart.store import CartView, Line
+from web.db import dialect_insert
 from web.locality import service as locality
 from web.models import cart_lines, order_events, order_lines, orders, variants
 from web.problems import Conflict, NotDeliverable, NotFound
@@ -277,6 +279,7 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
     with v.writing():
         existing = find_by_key(v.conn, key)
         if existing is not None:
+            owner.remember_order(v, existing.number)
             return Placed(existing, replayed=True)
         priced = quote(v, checkout.method)
         lines = priced.cart.lines
@@ -294,35 +297,48 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
         if reviewed is not None and reviewed != priced.fingerprint:
             raise StaleReview("Your cart or its prices changed since you reviewed your order: check it again.")
         take_stock(v, lines)
-        order_id = insert_order(v, checkout, key, priced)
+        buyer = owner.resolve_owner(v)
+        row = insert_order(v, checkout, key, priced, buyer.user_id)
         v.conn.execute(
-            insert(order_lines),
-            [
-                {
-                    "order_id": order_id,
-                    "variant_id": line.variant_id,
-                    "product_slug": line.product_slug,
-                    "title": line.title,
-                    "unit_price_cents": line.unit_price,
-                    "quantity": line.quantity,
-                    "line_total_cents": line.line_total,
-                }
-                for line in lines
-            ],
+            insert(order_lines).values(
+                [
+                    {
+                        "order_id": row["id"],
+                        "variant_id": line.variant_id,
+                        "product_slug": line.product_slug,
+                        "title": line.title,
+                        "unit_price_cents": line.unit_price,
+                        "quantity": line.quantity,
+                        "line_total_cents": line.line_total,
+                    }
+                    for line in lines
+                ]
+            )
         )
-        v.conn.execute(
-            insert(order_events).values(
-                order_id=order_id,
+        event_id = v.conn.execute(
+            insert(order_events)
+            .values(
+                order_id=row["id"],
                 from_status=None,
                 to_status="placed",
                 actor="shopper",
-                actor_user_id=owner.resolve_owner(v).user_id,
+                actor_user_id=buyer.user_id,
                 at=v.now,
             )
+            .returning(order_events.c.id)
+        ).scalar_one()
+        v.conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == buyer.cart_id))
+        # The order as written, without reading it back.
+        order = order_of(
+            SimpleNamespace(**row),
+            [
+                OrderLine(
+                    line.title, line.product_slug, line.variant_id, line.quantity, line.unit_price, line.line_total
+                )
+                for line in lines
+            ],
+            [Event(event_id, None, "placed", "shopper", v.now)],
         )
-        cart_id = owner.resolve_owner(v).cart_id
-        v.conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id))
-        order = with_details(v.conn, v.conn.execute(select(orders).where(orders.c.id == order_id)).one())
         mail.enqueue_confirmation(v.conn, order, v.now, v.settings)
         owner.remember_order(v, order.number)
         v.metrics.orders_placed.inc()
@@ -362,12 +378,14 @@ def take_stock(v: Visit, lines: list[Line]) -> None:
         raise OutOfStock(f"Some items sold out while you were checking out ({names}). Nothing was ordered.", short)
 
 
-def insert_order(v: Visit, checkout: Checkout, key: str, priced: Quote) -> int:
-    """The order row under a fresh random number; a number already taken is drawn again."""
+def insert_order(v: Visit, checkout: Checkout, key: str, priced: Quote, user_id: int | None) -> dict[str, Any]:
+    """The order row under a fresh random number, as written: a number already taken is drawn again
+    (ON CONFLICT on the number, so no savepoint is needed). The same idempotency key placed meanwhile
+    by another request of this shopper is a DuplicateCheckout: the whole placement rolls back."""
     assert priced.method is not None and priced.expected_by is not None
-    values = {
+    values: dict[str, Any] = {
         "idempotency_key": key,
-        "user_id": owner.resolve_owner(v).user_id,
+        "user_id": user_id,
         "email": checkout.email,
         "name": checkout.address.name,
         "line1": checkout.address.line1,
@@ -390,25 +408,39 @@ def insert_order(v: Visit, checkout: Checkout, key: str, priced: Quote) -> int:
         "placed_at": v.now,
         "updated_at": v.now,
     }
+    insert_ = dialect_insert(v.conn.dialect.name)(orders)
     for _attempt in range(5):
+        number = new_number()
         try:
-            with v.conn.begin_nested():
-                return int(
-                    v.conn.execute(
-                        insert(orders).values(number=new_number(), **values).returning(orders.c.id)
-                    ).scalar_one()
-                )
-        except IntegrityError as error:
-            if find_by_key(v.conn, key) is not None or "idempotency" in str(error.orig).lower():
-                raise DuplicateCheckout from error
+            order_id = v.conn.execute(
+                insert_.values(number=number, **values)
+                .on_conflict_do_nothing(index_elements=["number"])
+                .returning(orders.c.id)
+            ).scalar()
+        except IntegrityError as error:  # only the idempotency key is left to conflict on
+            raise DuplicateCheckout from error
+        if order_id is not None:
+            return {"id": order_id, "number": number, **values}
     raise RuntimeError("could not draw an unused order number in five tries")
 
 
 def with_details(conn: Connection, row: Any) -> Order:
+    """An order read from its row, with its lines and history."""
     lines = conn.execute(select(order_lines).where(order_lines.c.order_id == row.id).order_by(order_lines.c.id)).all()
     events = conn.execute(
         select(order_events).where(order_events.c.order_id == row.id).order_by(order_events.c.id)
     ).all()
+    return order_of(
+        row,
+        [
+            OrderLine(r.title, r.product_slug, r.variant_id, r.quantity, r.unit_price_cents, r.line_total_cents)
+            for r in lines
+        ],
+        [Event(r.id, r.from_status, r.to_status, r.actor, r.at) for r in events],
+    )
+
+
+def order_of(row: Any, lines: list[OrderLine], events: list[Event]) -> Order:
     return Order(
         row.id,
         row.number,
@@ -428,11 +460,8 @@ def with_details(conn: Connection, row: Any) -> Order:
         row.payment_method,
         row.payment_status,
         row.placed_at,
-        tuple(
-            OrderLine(r.title, r.product_slug, r.variant_id, r.quantity, r.unit_price_cents, r.line_total_cents)
-            for r in lines
-        ),
-        tuple(Event(r.id, r.from_status, r.to_status, r.actor, r.at) for r in events),
+        tuple(lines),
+        tuple(events),
     )
 
 
