@@ -91,39 +91,13 @@ def test_an_edited_partial_is_shown_at_once_in_development(app: Litestar, settin
     assert page.render() == "new 1"
 
 
-def test_the_shops_own_template_functions_are_called_directly(
-    app: Litestar, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """url(), static() and partial() skip Jinja's pass-context probes; every other callable keeps them."""
-    out = renderer(app, settings, tmp_path, **{"p.html": "{{ n }}"})
-    page = out.env.from_string("{{ url('cart.view') }} {{ static('a.css') }} {{ partial('p.html', n=1) }}")
-    probed: list[object] = []
-    real = jinja2.runtime._PassArg.from_obj
-    monkeypatch.setattr(jinja2.runtime._PassArg, "from_obj", lambda obj: probed.append(obj) or real(obj))
-    assert page.render() == "/cart /static/a.css 1"
-    assert probed == []
-
-    @jinja2.pass_context
-    def shown_from(context: jinja2.runtime.Context) -> str:
-        return str(context["where"])
-
-    out.env.globals["shown_from"] = shown_from
-    others = out.env.from_string("{{ shown_from() }} {{ range(2)|list }} {{ view.quantity_of_product('tea') }}")
-    view = CartView([Line(1, 2, "tea", "Tea", "", "tea.svg", 500, 3)])
-    assert others.render(where="drawer", view=view) == "drawer [0, 1] 3"
-    assert len(probed) >= 3
-
-
 def test_the_jinja_internals_our_stand_ins_rely_on_are_still_there() -> None:
-    """ShopContext drops `_loop_vars` / `_block_vars` before a direct call, and ShopEnvironment
-    replaces make_globals(d): both follow Jinja 3.1's internals. An upgrade that changes them must
-    fail here, loudly, rather than render wrongly; then re-measure (docs/design.md §8) and adapt."""
-    assert jinja2.__version__.startswith("3.1."), f"Jinja {jinja2.__version__}: check ShopContext and ShopEnvironment"
-    call = inspect.getsource(jinja2.runtime.Context.call)
-    assert "_loop_vars" in call and "_block_vars" in call
+    """ShopEnvironment replaces make_globals(d), which Jinja 3.1 calls for every template it loads
+    and whose result it keeps as the template's globals. An upgrade that changes this must fail
+    here, loudly, rather than render wrongly; then re-measure (docs/design.md §8) and adapt."""
+    assert jinja2.__version__.startswith("3.1."), f"Jinja {jinja2.__version__}: check ShopEnvironment"
     assert list(inspect.signature(jinja2.Environment.make_globals).parameters) == ["self", "d"]
-    compiled = jinja2.Environment().compile("{% for x in xs %}{{ f(x) }}{% endfor %}", raw=True)
-    assert "context.call(" in compiled and "_loop_vars=" in compiled
+    assert "self.make_globals(globals)" in inspect.getsource(jinja2.Environment._load_template)
 
 
 def test_templates_get_plain_dict_globals_that_see_every_registered_function(app: Litestar) -> None:

@@ -14,7 +14,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
-from jinja2.runtime import Context
 from litestar import Litestar, Request, Response
 from litestar.enums import MediaType
 from markupsafe import Markup
@@ -44,36 +43,14 @@ def immutable(value: Any) -> bool:
     return isinstance(value, tuple) and all(immutable(item) for item in value)
 
 
-class ShopContext(Context):
-    """A template context that calls the shop's own template functions directly.
-
-    Jinja's Context.call probes every callable twice for a pass_context-style marker, and on an
-    ordinary function both probes fail, raising and catching an AttributeError: about 1 µs a call,
-    and a cart line makes five (bench/README.md). The functions the Renderer registers take no
-    context, so they are called as they are; anything else goes through Jinja as usual.
-    """
-
-    environment: ShopEnvironment
-
-    def call(self, obj: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        if id(obj) not in self.environment.direct_calls:
-            return super().call(obj, *args, **kwargs)
-        kwargs.pop("_loop_vars", None)
-        kwargs.pop("_block_vars", None)
-        return obj(*args, **kwargs)
-
-
 class ShopEnvironment(Environment):
-    """Jinja with each template's globals as a plain dict, and the shop's context class.
+    """Jinja with each template's globals as a plain dict.
 
     Jinja's default is a ChainMap over the environment's globals, which every render and include
-    walks key by key: about 8 µs each, several times per response (bench/README.md). Our globals
-    are all set when the Renderer is made, before any template loads, so a copy sees the same.
+    walks key by key: it saves 5-6% of an htmx add (docs/design.md §8, "Hand-written stand-ins").
+    Our globals are all set when the Renderer is made, before any template loads, so a copy sees
+    the same.
     """
-
-    context_class = ShopContext
-    # The ids of the registered functions ShopContext calls directly; they live as long as we do.
-    direct_calls: frozenset[int] = frozenset()
 
     def make_globals(self, d: MutableMapping[str, Any] | None) -> MutableMapping[str, Any]:
         return {**self.globals, **(d or {})}
@@ -101,7 +78,6 @@ class Renderer:
         self.env.globals["static"] = lambda path: f"/static/{path}"
         self.env.globals["max_line_quantity"] = settings.max_line_quantity
         self.env.globals["partial"] = self.partial
-        self.env.direct_calls = frozenset(id(self.env.globals[name]) for name in ("url", "static", "partial"))
         self._partials = lru_cache(maxsize=PARTIALS_KEPT)(self._render_partial)
         # In production templates never change, so each is looked up once (Jinja's own cache takes a lock).
         self._templates: dict[str, Template] = {}
