@@ -63,6 +63,13 @@ class Line(NamedTuple):
         return self.unit_price * self.quantity
 
 
+class FrozenCart(NamedTuple):
+    lines: tuple[Line, ...]
+    notices: tuple[str, ...]
+    count: int
+    subtotal: int
+
+
 @dataclass
 class CartView:
     lines: list[Line] = field(default_factory=list)
@@ -70,6 +77,11 @@ class CartView:
     # Lines stored with more than may be bought now (stock fell, or the product went): what was in the
     # cart and what is left, for checkout to name them.
     reduced: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def frozen(self) -> FrozenCart:
+        """The shown part as an immutable value, so partial() can keep its rendered HTML."""
+        return FrozenCart(tuple(self.lines), tuple(self.notices), self.count, self.subtotal)
 
     @property
     def undeliverable(self) -> list[Line]:
