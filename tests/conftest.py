@@ -32,6 +32,7 @@ BASE_URL = "http://shop.test"
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 TABLES = [
+    "audit",
     "outbox",
     "order_events",
     "order_lines",

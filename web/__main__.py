@@ -1,8 +1,9 @@
-"""Command line: python -m web {migrate,load-demo,serve,purge-sessions,housekeeping,send-mail}."""
+"""Command line: python -m web {migrate,load-demo,serve,purge-sessions,housekeeping,send-mail,create-staff}."""
 
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 import shutil
 import sys
@@ -14,11 +15,14 @@ from typing import TypeVar
 from sqlalchemy import Connection
 
 from web import demo, mail
+from web.accounts import service as accounts
 from web.cart.store import purge_carts
 from web.db import Database, DatabaseUnavailable, alembic_config, check_migrated
 from web.metrics import Metrics
+from web.problems import InvalidInput
 from web.sessions import session_store
 from web.settings import ROOT, Settings, SettingsError
+from web.staff.service import make_staff
 
 T = TypeVar("T")
 
@@ -82,6 +86,31 @@ def send_mail(settings: Settings) -> None:
     print(f"mail sent: {done.sent}, to retry later: {done.retried}, given up: {done.failed} ({where})")
 
 
+def create_staff(settings: Settings, raw_email: str, password_stdin: bool) -> int:
+    """Make or promote a staff member; the password from a prompt, or one line on standard input."""
+    try:
+        email = accounts.normalise_email(raw_email)
+        if password_stdin:
+            password = sys.stdin.readline().rstrip("\r\n")
+        else:
+            password = getpass.getpass(f"Password for {email}: ")
+            if getpass.getpass("Again: ") != password:
+                print("error: the two passwords differ", file=sys.stderr)
+                return 2
+        checked = accounts.check_new_password(password, email)
+    except InvalidInput as error:
+        print(f"error: {error.message}", file=sys.stderr)
+        return 2
+    password_hash = accounts.hasher(
+        settings.argon2_memory_kib, settings.argon2_time_cost, settings.argon2_parallelism
+    ).hash(checked)
+    with database(settings) as db:
+        check_migrated(db)
+        _user_id, new = write_unit(db, lambda conn: make_staff(conn, email, password_hash, int(time.time())))
+    print(f"{email} is {'a new' if new else 'now a'} staff member: log in at /login, the back office is /staff")
+    return 0
+
+
 def serve(settings: Settings, workers: int) -> None:
     """Serve with uvicorn after checking the database, so a missing migration is one clear line."""
     import uvicorn
@@ -114,6 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("purge-sessions", help="delete expired sessions")
     commands.add_parser("housekeeping", help="purge expired sessions, stale guest carts and old empty carts")
     commands.add_parser("send-mail", help="deliver the outbox's pending mail now, then exit")
+    staff_parser = commands.add_parser("create-staff", help="make or promote a staff member (password prompted)")
+    staff_parser.add_argument("email")
+    staff_parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     serve_parser = commands.add_parser("serve", help="serve the shop on HOST:PORT")
     serve_parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args(argv)
@@ -129,6 +161,8 @@ def main(argv: list[str] | None = None) -> int:
             housekeeping(settings)
         elif args.command == "send-mail":
             send_mail(settings)
+        elif args.command == "create-staff":
+            return create_staff(settings, args.email, args.password_stdin)
         else:
             serve(settings, args.workers)
     except SettingsError as error:

@@ -24,6 +24,7 @@ from web.orders.routes import router as orders_router
 from web.pages import Renderer
 from web.sessions import Session, session_store
 from web.settings import Settings
+from web.staff.routes import router as staff_router
 from web.unit import Shop
 
 CONTENT_SECURITY_POLICY = (
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             locality_router,
             checkout_router,
             orders_router,
+            staff_router,
             ops_router,
             api.router(development=not settings.production),
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),

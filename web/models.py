@@ -279,6 +279,20 @@ class OutboxMessage(Base):
     )
 
 
+class AuditEntry(Base):
+    """What staff changed: who, when, what, before and after, written in the change's own transaction."""
+
+    __tablename__ = "audit"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[int] = mapped_column(Integer, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    actor_email: Mapped[str] = mapped_column(String(254))
+    action: Mapped[str] = mapped_column(String(40))  # "order.status", "order.cancel", ...
+    subject: Mapped[str] = mapped_column(String(40), index=True)  # "order:<number>", "variant:<id>"
+    before: Mapped[str] = mapped_column(Text)  # JSON
+    after: Mapped[str] = mapped_column(Text)  # JSON
+
+
 class Session(Base):
     """Server-side session data. The key is a SHA-256 of the cookie value: the raw ID is never stored."""
 
@@ -316,4 +330,5 @@ orders = cast(Table, Order.__table__)
 order_lines = cast(Table, OrderLine.__table__)
 order_events = cast(Table, OrderEvent.__table__)
 outbox = cast(Table, OutboxMessage.__table__)
+audit = cast(Table, AuditEntry.__table__)
 sessions = cast(Table, Session.__table__)

@@ -66,7 +66,7 @@ class Line(NamedTuple):
 class FrozenCart(NamedTuple):
     lines: tuple[Line, ...]
     notices: tuple[str, ...]
-    count: int
+    quantity: int
     subtotal: int
 
 

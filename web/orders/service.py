@@ -465,6 +465,13 @@ def order_of(row: Any, lines: list[OrderLine], events: list[Event]) -> Order:
     )
 
 
+def by_number(conn: Connection, number: str) -> Order:
+    row = conn.execute(select(orders).where(orders.c.number == number.strip().upper())).first()
+    if row is None:
+        raise NotFound("There is no order with that number.")
+    return with_details(conn, row)
+
+
 def visible(v: Visit, number: str) -> Order:
     """The order if this shopper may see it (theirs as a user, or placed or found in this session); NotFound otherwise,
     alike for an order that does not exist and one that is someone else's."""

@@ -1,0 +1,132 @@
+"""The back office: orders to work through and their status, for the shop's staff only.
+
+The whole router is guarded by requires_staff: an anonymous visitor is sent to log in and back, a
+shopper gets a 403, and each unit of work asks staff_of() again for whom it acts.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, Router, get, post
+from litestar.params import FromPath
+
+from web import forms
+from web.api import json_object
+from web.guards import requires_staff, staff_of
+from web.orders import service as orders
+from web.orders.routes import order_json
+from web.pages import html, is_htmx, layout, page, redirect_back, renderer
+from web.problems import InvalidInput
+from web.staff import service as staff
+from web.unit import Visit
+from web.visit import JSON_CALL, form_token, visit
+
+TIMELINE = "orders/partials/timeline.html"
+
+
+def order_filter(request: Request) -> staff.OrderFilter:
+    query = request.query_params
+    raw_page = query.get("page")
+    number = (
+        forms.whole_number(raw_page, name="page", label="page number", minimum=1, maximum=10_000) if raw_page else 1
+    )
+    return staff.OrderFilter.parse(query.get("status"), query.get("since"), query.get("until"), query.get("q"), number)
+
+
+@get("/staff", name="staff.home")
+async def home() -> Response[str]:
+    return Response("", status_code=303, headers={"Location": "/staff/orders"})
+
+
+@get("/staff/orders", name="staff.orders")
+async def order_list(request: Request) -> Response[str]:
+    wanted = order_filter(request)
+
+    def work(v: Visit) -> dict[str, Any]:
+        staff_of(v)
+        found, pages, total = staff.find_orders(v, wanted)
+        return {
+            **layout(v),
+            "orders": found,
+            "pages": pages,
+            "total": total,
+            "wanted": wanted,
+            "statuses": list(orders.TRANSITIONS),
+        }
+
+    return page(request, "staff/orders.html", await visit(request, work))
+
+
+def order_context(v: Visit, number: str) -> dict[str, Any]:
+    staff_of(v)
+    found = staff.order(v, number)
+    return {**layout(v), "order": found, "allowed": orders.TRANSITIONS[found.status], "labels": orders.LABELS}
+
+
+@get("/staff/orders/{number:str}", name="staff.order")
+async def order_page(request: Request, number: FromPath[str]) -> Response[str]:
+    return page(request, "staff/order.html", await visit(request, lambda v: order_context(v, number)))
+
+
+@post("/staff/orders/{number:str}/status", name="staff.order_status")
+async def change_status(request: Request, number: FromPath[str]) -> Response[str]:
+    form = await forms.read(request)
+    to = forms.one(form, "status", label="new status") or ""
+
+    def work(v: Visit) -> dict[str, Any]:
+        moved = staff.move(v, staff_of(v), number, to)
+        message = f"Order {moved.number} is now {moved.status_label.lower()}."
+        if not is_htmx(request):
+            v.session.flash(message, "success")
+        return {**order_context(v, number), "message": message}
+
+    context = await visit(request, work, write=True, csrf=form_token(request, form))
+    if not is_htmx(request):
+        return redirect_back(request, f"/staff/orders/{number.upper()}")
+    out = renderer(request)
+    shown = out.shown_at(f"/staff/orders/{number.upper()}", context)
+    parts = [out.render("staff/partials/order_actions.html", shown), out.render(TIMELINE, {**shown, "oob": True})]
+    parts.append(out.partial("partials/toast.html", message=context["message"], level="success", oob=True))
+    return html("\n".join(parts))
+
+
+@get("/staff/audit", name="staff.audit")
+async def audit_page(request: Request) -> Response[str]:
+    subject = (request.query_params.get("subject") or "")[:40]
+
+    def work(v: Visit) -> dict[str, Any]:
+        staff_of(v)
+        return {**layout(v), "entries": staff.audit_entries(v, subject), "subject": subject}
+
+    return page(request, "staff/audit.html", await visit(request, work))
+
+
+@get("/api/staff/orders", name="api.staff_orders")
+async def api_orders(request: Request) -> dict[str, Any]:
+    wanted = order_filter(request)
+
+    def work(v: Visit) -> dict[str, Any]:
+        staff_of(v)
+        found, pages, total = staff.find_orders(v, wanted)
+        return {"orders": [order_json(order) for order in found], "page": wanted.page, "pages": pages, "total": total}
+
+    return await visit(request, work)
+
+
+@post("/api/staff/orders/{number:str}/status", name="api.staff_order_status", status_code=200)
+async def api_change_status(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    body = await json_object(request)
+    to = body.get("status")
+    if not isinstance(to, str):
+        raise InvalidInput("status must be one of the order states, such as “packed”.", field="status")
+    return await visit(
+        request, lambda v: {"order": order_json(staff.move(v, staff_of(v), number, to))}, write=True, csrf=JSON_CALL
+    )
+
+
+router = Router(
+    path="/",
+    guards=[requires_staff],
+    route_handlers=[home, order_list, order_page, change_status, audit_page, api_orders, api_change_status],
+)
