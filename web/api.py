@@ -24,20 +24,21 @@ from web.unit import Visit
 from web.visit import JSON_CALL, check_origin, shop_of, visit
 
 
+def item_json(line: Any) -> dict[str, Any]:
+    """A cart line or an order line, as /api shows both."""
+    return {
+        "productId": line.product_slug,
+        "variantId": line.variant_id,
+        "title": line.title,
+        "qty": line.quantity,
+        "unitPrice": line.unit_price,
+        "lineTotal": line.line_total,
+    }
+
+
 def cart_json(view: CartView, currency: str) -> dict[str, Any]:
     return {
-        "items": [
-            {
-                "id": line.id,
-                "productId": line.product_slug,
-                "variantId": line.variant_id,
-                "title": line.title,
-                "qty": line.quantity,
-                "unitPrice": line.unit_price,
-                "lineTotal": line.line_total,
-            }
-            for line in view.lines
-        ],
+        "items": [{"id": line.id, **item_json(line)} for line in view.lines],
         "totals": {"count": view.count, "subtotal": view.subtotal, "currency": currency},
         "notices": view.notices,
     }

@@ -15,7 +15,7 @@ from litestar.params import FromPath
 from web import forms, owner
 from web.accounts import service as accounts
 from web.accounts.routes import client_address, password_hasher
-from web.api import json_object, require_json
+from web.api import item_json, json_object, require_json
 from web.checkout import service as checkout
 from web.guards import requires_user, user_of
 from web.headers import header
@@ -46,17 +46,7 @@ def order_json(order: orders.Order) -> dict[str, Any]:
             "country": order.address.country,
         },
         "delivery": {"method": order.delivery_method, "name": order.delivery_name, "expectedBy": order.expected_by},
-        "items": [
-            {
-                "productId": line.product_slug,
-                "variantId": line.variant_id,
-                "title": line.title,
-                "qty": line.quantity,
-                "unitPrice": line.unit_price,
-                "lineTotal": line.line_total,
-            }
-            for line in order.lines
-        ],
+        "items": [item_json(line) for line in order.lines],
         "totals": {
             "subtotal": order.subtotal,
             "delivery": order.delivery,
