@@ -23,7 +23,6 @@ from web.problems import InvalidInput, NotDeliverable, Problem
 from web.unit import Visit
 from web.visit import form_token, shop_of, visit
 
-STEPS = ("contact", "delivery", "review")
 CONTACT_FIELDS = ("email", "name", "line1", "line2", "city", "postcode", "country")
 
 

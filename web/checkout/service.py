@@ -41,12 +41,17 @@ class UnknownCheckoutKey(InvalidInput):
     """A review form whose key this session never issued: tampered with, or from another session."""
 
 
+def printable(text: str) -> bool:
+    """No control characters (line breaks, NUL...) and no lone surrogates."""
+    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
+
+
 def clean(raw: str | None, name: str, *, required: bool = True) -> str:
     """One line of text as typed, trimmed: refused when missing (if required), too long, or holding
     control characters; markup is kept as text and escaped wherever it is shown."""
     label, limit = FIELDS[name]
     text = (raw or "").strip()
-    if any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text):
+    if not printable(text):
         raise InvalidInput(f"The {label} contains characters that cannot be printed on a parcel.", field=name)
     if not text:
         if required:
@@ -60,7 +65,7 @@ def clean(raw: str | None, name: str, *, required: bool = True) -> str:
 def check_contact(conn: Connection, values: dict[str, str]) -> tuple[str, Address, locality.Place]:
     """Email and delivery address from the form, each checked; the place they decide."""
     email = normalise_email(values.get("email"))
-    if any(unicodedata.category(ch) == "Cc" for ch in email):
+    if not printable(email):
         raise InvalidInput("Please enter a valid email address, like name@example.com.", field="email")
     name = clean(values.get("name"), "name")
     line1 = clean(values.get("line1"), "line1")

@@ -202,10 +202,6 @@ class Order:
         return LABELS[self.status]
 
     @property
-    def final(self) -> bool:
-        return not TRANSITIONS[self.status]
-
-    @property
     def shopper_may_cancel(self) -> bool:
         return self.status in SHOPPER_MAY_CANCEL
 
@@ -345,6 +341,20 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
         return Placed(order, replayed=False)
 
 
+def per_variant(quantities: dict[int, int]) -> Any:
+    """`CASE variants.id WHEN <id> THEN <quantity> ... END`: one statement changes every line's stock."""
+    return case(quantities, value=variants.c.id)
+
+
+def lock_variants(v: Visit, quantities: dict[int, int]) -> list[int]:
+    """The variants' ids in order; on PostgreSQL their rows are locked in that order first, so two
+    transactions changing the same variants never wait on each other in opposite orders."""
+    ids = sorted(quantities)
+    if v.conn.dialect.name == "postgresql":
+        v.conn.execute(select(variants.c.id).where(variants.c.id.in_(ids)).order_by(variants.c.id).with_for_update())
+    return ids
+
+
 def take_stock(v: Visit, lines: list[Line]) -> None:
     """Decrement every line's stock in one conditional statement, in variant-id order.
 
@@ -352,11 +362,9 @@ def take_stock(v: Visit, lines: list[Line]) -> None:
     then nothing is (the transaction is rolled back). On PostgreSQL the rows are first locked in
     variant-id order, so two placements never wait on each other in opposite orders.
     """
-    wanted = {line.variant_id: line.quantity for line in sorted(lines, key=lambda line: line.variant_id)}
-    ids = list(wanted)
-    if v.conn.dialect.name == "postgresql":
-        v.conn.execute(select(variants.c.id).where(variants.c.id.in_(ids)).order_by(variants.c.id).with_for_update())
-    taken = case(wanted, value=variants.c.id)
+    wanted = {line.variant_id: line.quantity for line in lines}
+    ids = lock_variants(v, wanted)
+    taken = per_variant(wanted)
     changed = v.conn.execute(
         update(variants).where(variants.c.id.in_(ids), variants.c.stock >= taken).values(stock=variants.c.stock - taken)
     ).rowcount
@@ -426,18 +434,31 @@ def insert_order(v: Visit, checkout: Checkout, key: str, priced: Quote, user_id:
 
 def with_details(conn: Connection, row: Any) -> Order:
     """An order read from its row, with its lines and history."""
-    lines = conn.execute(select(order_lines).where(order_lines.c.order_id == row.id).order_by(order_lines.c.id)).all()
-    events = conn.execute(
-        select(order_events).where(order_events.c.order_id == row.id).order_by(order_events.c.id)
+    return with_all_details(conn, [row])[0]
+
+
+def with_all_details(conn: Connection, rows: list[Any]) -> list[Order]:
+    """Orders read from their rows, with their lines and histories: two statements however many."""
+    ids = [row.id for row in rows]
+    lines: dict[int, list[OrderLine]] = {order_id: [] for order_id in ids}
+    events: dict[int, list[Event]] = {order_id: [] for order_id in ids}
+    if ids:
+        for r in conn.execute(select(order_lines).where(order_lines.c.order_id.in_(ids)).order_by(order_lines.c.id)):
+            lines[r.order_id].append(
+                OrderLine(r.title, r.product_slug, r.variant_id, r.quantity, r.unit_price_cents, r.line_total_cents)
+            )
+        for r in conn.execute(select(order_events).where(order_events.c.order_id.in_(ids)).order_by(order_events.c.id)):
+            events[r.order_id].append(Event(r.id, r.from_status, r.to_status, r.actor, r.at))
+    return [order_of(row, lines[row.id], events[row.id]) for row in rows]
+
+
+def page_of(conn: Connection, query: Any, page: int, size: int) -> tuple[list[Order], int, int]:
+    """One page of the orders a query selects, newest first; the number of pages and of orders."""
+    total = int(conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
+    rows = conn.execute(
+        query.order_by(orders.c.placed_at.desc(), orders.c.id.desc()).limit(size).offset((page - 1) * size)
     ).all()
-    return order_of(
-        row,
-        [
-            OrderLine(r.title, r.product_slug, r.variant_id, r.quantity, r.unit_price_cents, r.line_total_cents)
-            for r in lines
-        ],
-        [Event(r.id, r.from_status, r.to_status, r.actor, r.at) for r in events],
-    )
+    return with_all_details(conn, list(rows)), max(1, -(-total // size)), total
 
 
 def order_of(row: Any, lines: list[OrderLine], events: list[Event]) -> Order:
@@ -465,8 +486,12 @@ def order_of(row: Any, lines: list[OrderLine], events: list[Event]) -> Order:
     )
 
 
+def order_row(conn: Connection, number: str) -> Any:
+    return conn.execute(select(orders).where(orders.c.number == number.strip().upper())).first()
+
+
 def by_number(conn: Connection, number: str) -> Order:
-    row = conn.execute(select(orders).where(orders.c.number == number.strip().upper())).first()
+    row = order_row(conn, number)
     if row is None:
         raise NotFound("There is no order with that number.")
     return with_details(conn, row)
@@ -475,7 +500,7 @@ def by_number(conn: Connection, number: str) -> Order:
 def visible(v: Visit, number: str) -> Order:
     """The order if this shopper may see it (theirs as a user, or placed or found in this session); NotFound otherwise,
     alike for an order that does not exist and one that is someone else's."""
-    row = v.conn.execute(select(orders).where(orders.c.number == number.upper())).first()
+    row = order_row(v.conn, number)
     who = owner.resolve_owner(v)
     if row is None or not (
         (row.user_id is not None and row.user_id == who.user_id) or owner.knows_order(v, row.number)
@@ -486,17 +511,8 @@ def visible(v: Visit, number: str) -> Order:
 
 def history(v: Visit, user_id: int, page: int) -> tuple[list[Order], int]:
     """A user's orders, newest first, one page of them; and how many pages there are."""
-    total = int(
-        v.conn.execute(select(func.count()).select_from(orders).where(orders.c.user_id == user_id)).scalar_one()
-    )
-    rows = v.conn.execute(
-        select(orders)
-        .where(orders.c.user_id == user_id)
-        .order_by(orders.c.placed_at.desc(), orders.c.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((page - 1) * PAGE_SIZE)
-    ).all()
-    return [with_details(v.conn, row) for row in rows], max(1, -(-total // PAGE_SIZE))
+    found, pages, _total = page_of(v.conn, select(orders).where(orders.c.user_id == user_id), page, PAGE_SIZE)
+    return found, pages
 
 
 def change_status(v: Visit, order: Order, to: str, actor: str, allowed_from: tuple[str, ...] | None = None) -> Order:
@@ -507,23 +523,27 @@ def change_status(v: Visit, order: Order, to: str, actor: str, allowed_from: tup
         raise IllegalTransition(
             f"An order that is {LABELS[order.status].lower()} cannot be {LABELS.get(to, to).lower()}.", allowed
         )
+    changes: dict[str, Any] = {"status": to, "updated_at": v.now}
+    if to == "cancelled":
+        changes["payment_status"] = "void"
     with v.writing():
         moved = v.conn.execute(
-            update(orders)
-            .where(orders.c.id == order.id, orders.c.status == order.status)
-            .values(status=to, updated_at=v.now)
+            update(orders).where(orders.c.id == order.id, orders.c.status == order.status).values(**changes)
         ).rowcount
         if not moved:
             raise Conflict("This order was changed meanwhile: reload it and try again.")
         if to == "cancelled":
-            for line in sorted(order.lines, key=lambda line: line.variant_id or 0):
-                if line.variant_id is not None:
-                    v.conn.execute(
-                        update(variants)
-                        .where(variants.c.id == line.variant_id)
-                        .values(stock=variants.c.stock + line.quantity)
-                    )
-            v.conn.execute(update(orders).where(orders.c.id == order.id).values(payment_status="void"))
+            returned: dict[int, int] = {}
+            for line in order.lines:
+                if line.variant_id is not None:  # a variant deleted since has nowhere to go back to
+                    returned[line.variant_id] = returned.get(line.variant_id, 0) + line.quantity
+            if returned:
+                ids = lock_variants(v, returned)
+                v.conn.execute(
+                    update(variants)
+                    .where(variants.c.id.in_(ids))
+                    .values(stock=variants.c.stock + per_variant(returned))
+                )
             v.metrics.cancellations.inc()
         v.conn.execute(
             insert(order_events).values(

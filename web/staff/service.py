@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, insert, or_, select, update
 
 from web.models import audit, orders, users
 from web.orders import service as order_service
@@ -95,13 +95,7 @@ def find_orders(v: Visit, wanted: OrderFilter) -> tuple[list[order_service.Order
         query = query.where(orders.c.placed_at < start_of(wanted.until + timedelta(days=1)))
     if wanted.search:
         query = query.where(or_(orders.c.number == wanted.search.upper(), orders.c.email == wanted.search.lower()))
-    total = int(v.conn.execute(select(func.count()).select_from(query.subquery())).scalar_one())
-    rows = v.conn.execute(
-        query.order_by(orders.c.placed_at.desc(), orders.c.id.desc())
-        .limit(PAGE_SIZE)
-        .offset((wanted.page - 1) * PAGE_SIZE)
-    ).all()
-    return [order_service.with_details(v.conn, row) for row in rows], max(1, -(-total // PAGE_SIZE)), total
+    return order_service.page_of(v.conn, query, wanted.page, PAGE_SIZE)
 
 
 def order(v: Visit, number: str) -> order_service.Order:
