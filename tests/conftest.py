@@ -34,6 +34,7 @@ TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "")
 TABLES = [
     "audit",
     "outbox",
+    "order_messages",
     "order_events",
     "order_lines",
     "orders",
@@ -107,13 +108,19 @@ def settings(database: str, tmp_path: Path) -> Settings:
         redis.Redis.from_url(TEST_REDIS_URL).flushdb()
         store = TEST_REDIS_URL
     # Mail goes to files in the test's own folder, sent when a test asks (send_mail), not in the background.
-    mail = {"outbox_dir": tmp_path / "outbox", "mail_in_background": False}
+    # Photos go to its own media folder; live events go through Redis when the sessions do.
+    own = {
+        "outbox_dir": tmp_path / "outbox",
+        "mail_in_background": False,
+        "media_dir": tmp_path / "media",
+        "events_url": TEST_REDIS_URL,
+    }
     if TEST_DATABASE_URL:
         reset_postgres(database)
-        return Settings(database_url=database, session_store_url=store, **mail)
+        return Settings(database_url=database, session_store_url=store).with_overrides(**own)
     path = tmp_path / "shop.db"
     shutil.copy(database.removeprefix("sqlite:///"), path)
-    return Settings(database_url=f"sqlite:///{path}", session_store_url=store, **mail)
+    return Settings(database_url=f"sqlite:///{path}", session_store_url=store).with_overrides(**own)
 
 
 @pytest.fixture

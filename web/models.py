@@ -48,6 +48,9 @@ class Product(Base):
     description: Mapped[str] = mapped_column(Text, default="")
     category_id: Mapped[int] = mapped_column(ForeignKey("categories.id", ondelete="RESTRICT"), index=True)
     image: Mapped[str] = mapped_column(String(200))
+    # A photo staff uploaded: the content hash its sizes are stored under in var/media/ (None: the
+    # demo illustration in `image` is shown).
+    photo: Mapped[str | None] = mapped_column(String(64))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     position: Mapped[int] = mapped_column(Integer, default=0)
     __table_args__ = (CheckConstraint("slug = lower(slug)", name="slug_lowercase"),)
@@ -64,6 +67,9 @@ class Variant(Base):
     price_cents: Mapped[int] = mapped_column(Integer)
     stock: Mapped[int] = mapped_column(Integer)
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # Raised by every staff edit of price or stock, so a save made from an older reading is refused
+    # (compare-and-set) instead of overwriting someone else's change.
+    version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     __table_args__ = (
         CheckConstraint("stock >= 0", name="stock_not_negative"),
         CheckConstraint("price_cents >= 0", name="price_not_negative"),
@@ -213,6 +219,9 @@ class Order(Base):
     payment_status: Mapped[str] = mapped_column(String(20))
     placed_at: Mapped[int] = mapped_column(Integer, index=True)
     updated_at: Mapped[int] = mapped_column(Integer)
+    # The last message of the thread each side has seen (0: none), for "unread" counts and marks.
+    staff_read_message_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    shopper_read_message_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     __table_args__ = (
         CheckConstraint(f"status IN {ORDER_STATUSES}", name="status_known"),
         CheckConstraint(f"payment_status IN {PAYMENT_STATUSES}", name="payment_status_known"),
@@ -250,6 +259,24 @@ class OrderEvent(Base):
     actor: Mapped[str] = mapped_column(String(20))  # "shopper", "staff" or "system"
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     at: Mapped[int] = mapped_column(Integer)
+
+
+class OrderMessage(Base):
+    """One message of an order's thread between its shopper and the staff. Ids only grow, like
+    order_events', so a live stream can say which it has sent."""
+
+    __tablename__ = "order_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    order_id: Mapped[int] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"))
+    author: Mapped[str] = mapped_column(String(10))  # "shopper" or "staff"
+    author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    author_name: Mapped[str] = mapped_column(String(100), default="")  # a staff member's display name then
+    body: Mapped[str] = mapped_column(Text)
+    at: Mapped[int] = mapped_column(Integer)
+    __table_args__ = (
+        CheckConstraint("author IN ('shopper', 'staff')", name="author_known"),
+        Index("ix_order_messages_order_id_id", "order_id", "id"),
+    )
 
 
 class OutboxMessage(Base):
@@ -329,6 +356,7 @@ addresses = cast(Table, Address.__table__)
 orders = cast(Table, Order.__table__)
 order_lines = cast(Table, OrderLine.__table__)
 order_events = cast(Table, OrderEvent.__table__)
+order_messages = cast(Table, OrderMessage.__table__)
 outbox = cast(Table, OutboxMessage.__table__)
 audit = cast(Table, AuditEntry.__table__)
 sessions = cast(Table, Session.__table__)

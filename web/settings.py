@@ -82,6 +82,15 @@ class Settings:
     # off, mail waits for `python -m web send-mail`.
     mail_poll_seconds: int = 30
     mail_in_background: bool = True
+    # Live order streams: the pub/sub that carries their events between workers ("" = in this
+    # process only, so one worker), how many one session may hold open, and how often they beat.
+    events_url: str = ""
+    streams_per_session: int = 4
+    stream_heartbeat_seconds: int = 20
+    # Order messages a session may post per minute.
+    messages_per_minute: int = 10
+    # Where uploaded product photos are stored (by content hash) and served from.
+    media_dir: Path = field(default=ROOT / "var" / "media")
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "static")
 
@@ -139,6 +148,11 @@ class Settings:
             public_url=(env.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
             mail_poll_seconds=_int(env, "MAIL_POLL_SECONDS", 30, minimum=1),
             mail_in_background=_bool(env, "MAIL_IN_BACKGROUND", True),
+            events_url=env.get("EVENTS_URL", _redis_or_empty(env.get("SESSION_STORE_URL", ""))),
+            streams_per_session=_int(env, "STREAMS_PER_SESSION", 4, minimum=1),
+            stream_heartbeat_seconds=_int(env, "STREAM_HEARTBEAT_SECONDS", 20, minimum=1),
+            messages_per_minute=_int(env, "MESSAGES_PER_MINUTE", 10, minimum=1),
+            media_dir=Path(env["MEDIA_DIR"]) if env.get("MEDIA_DIR") else ROOT / "var" / "media",
         )
         settings.check()
         return settings
@@ -152,5 +166,12 @@ class Settings:
             raise SettingsError("SESSION_ABSOLUTE_SECONDS must not be shorter than SESSION_IDLE_SECONDS")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
             raise SettingsError("SMTP_URL must be smtp://[user:password@]host[:port][?starttls=1] or smtps://...")
+        if self.events_url and not self.events_url.startswith(("redis://", "rediss://", "unix://")):
+            raise SettingsError("EVENTS_URL must be empty (events within one worker) or a redis:// URL")
         if len(self.currency) != 3 or not self.currency.isalpha():
             raise SettingsError(f"SHOP_CURRENCY must be a three-letter code, got {self.currency!r}")
+
+
+def _redis_or_empty(url: str) -> str:
+    """Events go through the sessions' Redis when there is one, unless EVENTS_URL says otherwise."""
+    return url if url.startswith(("redis://", "rediss://", "unix://")) else ""

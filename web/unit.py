@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Protocol
 
 from sqlalchemy import Connection
 
@@ -17,6 +18,22 @@ from web.mail import Postman
 from web.metrics import Metrics
 from web.sessions import Session, SessionStore
 from web.settings import Settings
+
+
+class Announcer(Protocol):
+    """Where committed changes are announced to live streams (web/live.py; a no-op in scripts)."""
+
+    def order_changed(self, number: str) -> None: ...
+
+    def session_ended(self, session_id: str, *, signed_in: bool) -> None: ...
+
+
+class Silent:
+    def order_changed(self, number: str) -> None:
+        pass
+
+    def session_ended(self, session_id: str, *, signed_in: bool) -> None:
+        pass
 
 
 @dataclass
@@ -29,6 +46,8 @@ class Shop:
     metrics: Metrics
     # The background mail sender, rung after a commit that wrote mail (None when it does not run).
     postman: Postman | None = None
+    # Tells open order streams, after a commit, that an order changed or a session ended.
+    live: Announcer = field(default_factory=Silent)
 
     def mail_written(self) -> None:
         if self.postman is not None:
@@ -44,6 +63,14 @@ class Visit:
     now: int
     metrics: Metrics
     in_write: bool = False
+    # Orders this unit changed (status, messages): announced to their live streams after it commits.
+    changed_orders: list[str] = field(default_factory=list)
+
+    def order_changed(self, number: str) -> None:
+        """Say that this unit changed an order its streams show; visit() announces it after commit,
+        so a stream never shows a change that was rolled back."""
+        if number not in self.changed_orders:
+            self.changed_orders.append(number)
 
     @contextmanager
     def writing(self) -> Iterator[None]:

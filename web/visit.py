@@ -16,6 +16,7 @@ from litestar import Request
 from litestar.connection import ASGIConnection
 from sqlalchemy import Connection
 
+from web import owner
 from web.headers import cookie, header
 from web.problems import CsrfRejected
 from web.sessions import Session
@@ -106,11 +107,15 @@ async def visit(
                 if session_id:
                     shop.db.serialise(conn, session_id)
                 session = checked(conn)
-                result = work(Visit(conn, session, shop.settings, shop.db, now, shop.metrics, in_write=True))
+                done = Visit(conn, session, shop.settings, shop.db, now, shop.metrics, in_write=True)
+                result = work(done)
+                changed.extend(done.changed_orders)
                 shop.sessions.save(conn, session)
             return result, session
         session = checked(conn)
-        result = work(Visit(conn, session, shop.settings, shop.db, now, shop.metrics))
+        done = Visit(conn, session, shop.settings, shop.db, now, shop.metrics)
+        result = work(done)
+        changed.extend(done.changed_orders)
         if session.changed and not session.is_new:
             with shop.db.write(conn):
                 shop.db.serialise(conn, session.id)
@@ -119,6 +124,17 @@ async def visit(
             shop.sessions.save(conn, session)
         return result, session
 
-    result, session = await shop.db.run(unit)
+    changed: list[str] = []
+
+    def unit_of(conn: Connection) -> tuple[T, Session]:
+        changed.clear()  # a unit retried after a lost race announces only what its last run did
+        return unit(conn)
+
+    result, session = await shop.db.run(unit_of)
     request.scope.setdefault("state", {})["session"] = session
+    for number in changed:
+        shop.live.order_changed(number)
+    if session_id and session.id != session_id:
+        # Logged out, or rotated (logging in, a password change): the old ID's streams end.
+        shop.live.session_ended(session_id, signed_in=owner.signed_in(session) is not None)
     return result
