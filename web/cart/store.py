@@ -53,6 +53,8 @@ class Line(NamedTuple):
     quantity: int
     # The country this line cannot be delivered to ("" when it can go where the cart is to go).
     undeliverable_to: str = ""
+    # The photo staff uploaded for the product (web/media.py's content hash), None for its illustration.
+    photo: str | None = None
 
     @property
     def title(self) -> str:
@@ -134,6 +136,7 @@ _LINE_COLUMNS = (
     products.c.name,
     products.c.image,
     products.c.active,
+    products.c.photo,
 )
 
 
@@ -241,7 +244,16 @@ def cart_view(rows: list[Any], max_quantity: int, where: Destination | None) -> 
             blocked = where.country if where is not None and not row.deliverable else ""
             view.lines.append(
                 Line(
-                    row.id, row.variant_id, row.slug, row.name, row.label, row.image, row.price_cents, quantity, blocked
+                    row.id,
+                    row.variant_id,
+                    row.slug,
+                    row.name,
+                    row.label,
+                    row.image,
+                    row.price_cents,
+                    quantity,
+                    blocked,
+                    row.photo,
                 )
             )
     return view, stale
@@ -307,7 +319,9 @@ def add(
     if stored is None:
         raise Conflict(f"Sorry, {title} has just sold out.")
     after = stored.quantity
-    line = Line(stored.id, variant_id, row.slug, row.name, row.label, row.image, row.price_cents, after)
+    line = Line(
+        stored.id, variant_id, row.slug, row.name, row.label, row.image, row.price_cents, after, photo=row.photo
+    )
     at = next((i for i, shown in enumerate(view.lines) if shown.id == line.id), None)
     if at is None:
         view.lines.append(line)

@@ -21,6 +21,8 @@ class ProductCard:
     slug: str
     name: str
     image: str
+    # The photo staff uploaded (web/media.py's content hash), shown instead of the illustration.
+    photo: str | None
     category: str
     min_price: int
     max_price: int
@@ -42,6 +44,7 @@ class ProductPage:
     name: str
     description: str
     image: str
+    photo: str | None
     category: Category
     variants: list[VariantInfo]
 
@@ -90,6 +93,7 @@ def list_products(conn: Connection, category_slug: str | None, page: int, page_s
             products.c.slug,
             products.c.name,
             products.c.image,
+            products.c.photo,
             categories.c.name.label("category"),
             func.min(variants.c.price_cents).label("min_price"),
             func.max(variants.c.price_cents).label("max_price"),
@@ -102,7 +106,9 @@ def list_products(conn: Connection, category_slug: str | None, page: int, page_s
         .limit(page_size)
         .offset((page - 1) * page_size)
     ).all()
-    cards = [ProductCard(r.slug, r.name, r.image, r.category, r.min_price, r.max_price, int(r.stock)) for r in rows]
+    cards = [
+        ProductCard(r.slug, r.name, r.image, r.photo, r.category, r.min_price, r.max_price, int(r.stock)) for r in rows
+    ]
     return Listing(cards, page, pages, total)
 
 
@@ -121,6 +127,7 @@ def product_page(conn: Connection, slug: str) -> ProductPage:
             products.c.name,
             products.c.description,
             products.c.image,
+            products.c.photo,
             categories.c.slug.label("category_slug"),
             categories.c.name.label("category_name"),
             variants.c.id.label("variant_id"),
@@ -141,6 +148,7 @@ def product_page(conn: Connection, slug: str) -> ProductPage:
         first.name,
         first.description,
         first.image,
+        first.photo,
         Category(first.category_slug, first.category_name),
         [VariantInfo(r.variant_id, r.label, r.price_cents, r.stock) for r in rows],
     )
