@@ -9,7 +9,7 @@ export HOST PORT
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run install install-test migrate demo serve test test-scaleout lint typecheck test-integration test-e2e \
-	bench-quick housekeeping clean
+	bench-quick bench-fanout housekeeping clean
 
 run: demo serve
 
@@ -66,6 +66,10 @@ housekeeping: install
 
 bench-quick: install
 	$(BIN)/python -m bench --quick --production
+
+# 1,000 live order streams on one worker, a status change to each of 100 orders (bench/fanout.py).
+bench-fanout: install
+	$(BIN)/python -m bench.fanout
 
 clean:
 	rm -rf $(VENV) var/*.db var/*.db-*

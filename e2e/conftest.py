@@ -37,6 +37,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+# The one staff member of the e2e shop, made by `python -m web create-staff` before it serves.
+STAFF_EMAIL = "staff@e2e.example"
+STAFF_PASSWORD = "staff passphrase for the e2e shop"
 STARTUP_SECONDS = 15.0
 DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # the local server, never via a proxy
 ACTION_TIMEOUT_MS = 10_000
@@ -102,12 +105,19 @@ def server(server_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
         "OUTBOX_DIR": str(server_dir / "outbox"),
         "PYTHONUNBUFFERED": "1",
     }
-    for command in ("migrate", "load-demo"):
+    commands = [("migrate",), ("load-demo",), ("create-staff", STAFF_EMAIL, "--password-stdin")]
+    for command in commands:
         done = subprocess.run(
-            [str(PYTHON), "-m", "web", command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
+            [str(PYTHON), "-m", "web", *command],
+            cwd=ROOT,
+            env=env,
+            input=STAFF_PASSWORD + "\n",
+            capture_output=True,
+            text=True,
+            check=False,
         )
         if done.returncode != 0:
-            pytest.fail(f"`python -m web {command}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+            pytest.fail(f"`python -m web {command[0]}` failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
     log = server_dir / "server.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(

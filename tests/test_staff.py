@@ -9,8 +9,9 @@ from collections.abc import Iterator
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from PIL import Image
 
-from tests.conftest import BASE_URL, HTMX_GET, PASSWORD, Shopper, login, register, sql
+from tests.conftest import BASE_URL, HTMX_GET, PASSWORD, Shopper, login, register, sql, variant_id
 from tests.factories import make_staff
 from web.__main__ import main
 from web.settings import Settings
@@ -54,16 +55,44 @@ ROUTES = [
     ("GET", "/staff/orders/{number}"),
     ("GET", "/staff/audit"),
     ("POST", "/staff/orders/{number}/status"),
+    ("POST", "/staff/orders/{number}/messages"),
     ("GET", "/api/staff/orders"),
     ("POST", "/api/staff/orders/{number}/status"),
+    ("GET", "/staff/products"),
+    ("GET", "/staff/products/{slug}"),
+    ("POST", "/staff/variants/{variant}"),
+    ("POST", "/staff/products/{slug}/photo"),
+    ("POST", "/staff/products/{slug}/photo/remove"),
+    ("GET", "/api/staff/variants/{variant}"),
+    ("PATCH", "/api/staff/variants/{variant}"),
 ]
+
+
+def a_photo() -> bytes:
+    """A plain 480 × 480 PNG, the smallest photo the shop takes."""
+    out = io.BytesIO()
+    Image.new("RGB", (480, 480), (180, 140, 90)).save(out, "PNG")
+    return out.getvalue()
+
+
+# What an unsafe route is sent, when it needs more than a status to let staff through (200 or 303).
+FORMS = {"/staff/variants/": {"price": "12.50", "stock": "7", "version": "1"}, "/messages": {"text": "On its way."}}
+FILES = {"/photo": {"photo": ("photo.png", a_photo(), "image/png")}}
+JSON = {"PATCH": {"stock": 7, "version": 1}}
+
+
+def target_of(app: Litestar, path: str, number: str) -> str:
+    return path.format(number=number, slug="tea-tin", variant=variant_id(app, "tea-tin"))
 
 
 def send(visitor: Shopper, method: str, path: str, *, htmx: bool = False) -> object:
     if path.startswith("/api/"):
-        return visitor.client.request(method, path, json={"status": "packed"} if method == "POST" else None)
+        body = JSON.get(method, {"status": "packed"})
+        return visitor.client.request(method, path, json=body if method != "GET" else None)
     if method == "POST":
-        return visitor.post(path, {"status": "packed"}, htmx=htmx)
+        form = next((fields for part, fields in FORMS.items() if part in path), {"status": "packed"})
+        files = next((files for end, files in FILES.items() if path.endswith(end)), None)
+        return visitor.post(path, form, htmx=htmx, files=files)
     return visitor.client.get(path, headers=HTMX_GET if htmx else {}, follow_redirects=False)
 
 
@@ -71,7 +100,7 @@ def send(visitor: Shopper, method: str, path: str, *, htmx: bool = False) -> obj
 def test_every_staff_route_turns_away_anonymous_visitors_and_shoppers(
     client: TestClient[Litestar], shopper_only: Shopper, number: str, app: Litestar, method: str, path: str
 ) -> None:
-    target = path.format(number=number)
+    target = target_of(app, path, number)
     anonymous = Shopper(client)
     anonymous.visit("/")
     answer = send(anonymous, method, target)
@@ -85,11 +114,12 @@ def test_every_staff_route_turns_away_anonymous_visitors_and_shoppers(
     assert refused.status_code == 403  # type: ignore[attr-defined]
     assert sql(app, "SELECT status FROM orders") == [("placed",)]
     assert sql(app, "SELECT count(*) FROM audit") == [(0,)]
+    assert sql(app, "SELECT count(*) FROM order_messages") == [(0,)]
 
 
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 def test_staff_enter_every_staff_route(member: Shopper, number: str, method: str, path: str) -> None:
-    answer = send(member, method, path.format(number=number))
+    answer = send(member, method, target_of(member.app, path, number))
     assert answer.status_code in (200, 303), answer.text  # type: ignore[attr-defined]
 
 

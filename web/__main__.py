@@ -132,6 +132,8 @@ def serve(settings: Settings, workers: int) -> None:
         log_level="info",
         access_log=False,  # web/ops.py writes one JSON line per request instead
         proxy_headers=False,  # TRUSTED_PROXIES decides, in web/ops.py
+        # Live streams end on SIGTERM (web/streams.py); anything still open after this is cut.
+        timeout_graceful_shutdown=10,
     )
 
 

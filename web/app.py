@@ -24,7 +24,11 @@ from web.orders.routes import router as orders_router
 from web.pages import Renderer
 from web.sessions import Session, session_store
 from web.settings import Settings
+from web.staff.products import media_router
+from web.staff.products import router as staff_products_router
 from web.staff.routes import router as staff_router
+from web.streams import Live
+from web.streams import router as streams_router
 from web.unit import Shop
 
 CONTENT_SECURITY_POLICY = (
@@ -69,7 +73,8 @@ def create_app(settings: Settings | None = None) -> Litestar:
         raise
     metrics = Metrics()
     postman = Postman(db, settings, metrics) if settings.mail_in_background else None
-    shop = Shop(settings, db, session_store(settings), metrics, postman)
+    live = Live(settings, metrics)
+    shop = Shop(settings, db, session_store(settings), metrics, postman, live)
 
     def finish_headers(headers: Iterable[tuple[bytes, bytes]], session: Session | None) -> list[tuple[bytes, bytes]]:
         """The site's headers on every response, replacing any it set itself; for a session's pages
@@ -91,19 +96,23 @@ def create_app(settings: Settings | None = None) -> Litestar:
             locality_router,
             checkout_router,
             orders_router,
+            streams_router,
             staff_router,
+            staff_products_router,
+            media_router,
             ops_router,
             api.router(development=not settings.production),
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
-        on_startup=[postman.start] if postman else [],
-        on_shutdown=[postman.stop, db.dispose] if postman else [db.dispose],
+        on_startup=[live.start, *([postman.start] if postman else [])],
+        on_shutdown=[live.shutdown, *([postman.stop] if postman else []), db.dispose],
         debug=settings.debug,
         openapi_config=None,
     )
     app.state.shop = shop
+    app.state.live = live
     app.state.renderer = Renderer(settings, app)
     app.state.access_log = AccessLog()
     observe(app, settings, shop.metrics, finish_headers, app.state.access_log)

@@ -58,6 +58,16 @@ class Metrics:
             multiprocess_mode="max",
         )
 
+        self.live_streams = Gauge(
+            "storefront_live_streams",
+            "Live order streams open now",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+        self.live_events_published = self._counter(
+            "live_events_published", "Order changes announced to live streams (status moves, messages)"
+        )
+
         self._latency: dict[tuple[str, str, int], Any] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:

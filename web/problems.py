@@ -83,5 +83,32 @@ class TooManyAttempts(Problem):
         self.retry_after = retry_after
 
 
+class LiveUnavailable(Problem):
+    """A live stream cannot be opened just now (the pub/sub is unreachable, or the server is stopping)."""
+
+    status = 503
+    code = "LIVE_UNAVAILABLE"
+
+
 class CartMissing(NotFound):
     """The cart the session pointed at no longer exists (purged by housekeeping)."""
+
+
+class EditConflict(Conflict):
+    """Someone else saved this record since it was read: nothing was saved, and `current` says what it holds now."""
+
+    code = "EDIT_CONFLICT"
+
+    def __init__(self, message: str, current: dict[str, object]) -> None:
+        super().__init__(message)
+        self.current = current
+
+    def details(self) -> dict[str, object]:
+        return {"current": self.current}
+
+
+class TooLarge(Problem):
+    """A request body (an upload) larger than the shop accepts."""
+
+    status = 413
+    code = "TOO_LARGE"

@@ -1,4 +1,5 @@
-// Storefront's only script: the cart drawer and keeping the badge fresh across tabs.
+// Storefront's only script: the cart drawer, keeping the badge fresh across tabs, and one rule for
+// an order page's live stream.
 // The shop works without it; htmx does the requests. No inline scripts (CSP script-src 'self').
 (function () {
   "use strict";
@@ -70,5 +71,14 @@
   });
   window.addEventListener("pageshow", function (event) {
     if (event.persisted) refreshCart();
+  });
+
+  // An order page's live stream (htmx's SSE extension) appends each new message; the one this tab
+  // just posted is already there from its own answer, so a message whose id is on the page is skipped.
+  document.addEventListener("htmx:sseBeforeMessage", function (event) {
+    const message = event.detail;
+    if (!message || message.type !== "message" || typeof message.data !== "string") return;
+    const found = /id="(message-\d+)"/.exec(message.data);
+    if (found && document.getElementById(found[1])) event.preventDefault();
   });
 })();

@@ -1,11 +1,14 @@
 """Orders after checkout: the order page (the confirmation too), "My orders", finding an order by
-number and email, cancelling, a guest's account that takes the order along; and /api for all of it.
+number and email, cancelling, a guest's account that takes the order along, the order's message
+thread with the staff; and /api for all of it.
 
 Another shopper's order is a 404 on every route, alike whether it exists or not.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
@@ -20,14 +23,18 @@ from web.checkout import service as checkout
 from web.guards import requires_user, user_of
 from web.headers import header
 from web.locality import service as locality
+from web.orders import live, messages
 from web.orders import service as orders
-from web.pages import layout, page, redirect_back
+from web.pages import html, is_htmx, layout, page, redirect_back, renderer
 from web.problems import Conflict, InvalidInput, LoginRequired, TooManyAttempts
 from web.unit import Visit
 from web.visit import JSON_CALL, form_token, shop_of, visit
 
 LOOKUP_FAILED = "We could not find an order with that number and email. Check both and try again."
 LOOKUP_THROTTLED = "Too many tries to find an order. Please wait a few minutes and try again."
+MESSAGE_TEMPLATE = "orders/partials/message.html"
+MESSAGE_FORM_TEMPLATE = "orders/partials/message_form.html"
+MESSAGE_SENT = "Message sent."
 
 
 def order_json(order: orders.Order) -> dict[str, Any]:
@@ -59,6 +66,85 @@ def order_json(order: orders.Order) -> dict[str, Any]:
     }
 
 
+def message_json(message: messages.Message) -> dict[str, Any]:
+    return {
+        "id": message.id,
+        "author": message.author,
+        "authorName": message.author_name,
+        "text": message.text,
+        "at": message.at,  # Unix seconds, like an order's placedAt
+    }
+
+
+def thread_context(v: Visit, order: orders.Order, reader: messages.Side) -> dict[str, Any]:
+    """What an order page's thread shows (templates/orders/partials/messages.html): the messages,
+    read by `reader` from now on, and an empty box."""
+    return {"thread": messages.read(v, order, reader), "audience": reader, "draft": "", "message_errors": {}}
+
+
+def message_box(v: Visit, order: orders.Order, side: messages.Side) -> dict[str, Any]:
+    """What the box for a new message needs, emptied (templates/orders/partials/message_form.html)."""
+    return {"order": order, "audience": side, "csrf_token": v.session.csrf_token, "draft": "", "message_errors": {}}
+
+
+@dataclass(frozen=True)
+class ThreadPage:
+    """An order page that carries the thread, for one side: the order as that side may reach it
+    (NotFound otherwise), the page's route and template, and the page's context."""
+
+    side: messages.Side
+    route: str
+    template: str
+    order_of: Callable[[Visit, str], orders.Order]
+    context_of: Callable[[Visit, str], dict[str, Any]]
+
+
+async def post_from_page(request: Request, number: str, where: ThreadPage) -> Response[str]:
+    """A message posted from an order page: with htmx the new message for the thread, the emptied
+    box out of band and a toast; without, 303 back to the thread with a flash. Text refused, or past
+    the session's pace, comes back in the box with the reason and its status (429 with
+    Retry-After): the box alone for htmx, else the whole page."""
+    shop = shop_of(request)
+    form = await forms.read(request)
+    text = forms.one(form, "text", required=False) or ""
+
+    def work(v: Visit) -> tuple[messages.Message, dict[str, Any]]:
+        order = where.order_of(v, number)
+        sent = messages.post(v, order, where.side, text, shop.sessions)
+        if not is_htmx(request):
+            v.session.flash(MESSAGE_SENT, "success")
+        return sent, message_box(v, order, where.side)
+
+    try:
+        sent, box = await visit(request, work, write=True, csrf=form_token(request, form))
+    except (InvalidInput, TooManyAttempts) as error:
+        return await message_refused(request, number, where, text, error)
+    out = renderer(request)
+    if not is_htmx(request):
+        return redirect_back(request, f"{out.url(where.route, number=box['order'].number)}#messages")
+    parts = [
+        out.render(MESSAGE_TEMPLATE, {"message": sent, "audience": where.side}),
+        out.render(MESSAGE_FORM_TEMPLATE, {**box, "oob": True}),
+        out.partial("partials/toast.html", message=MESSAGE_SENT, level="success", oob=True),
+    ]
+    return html("\n".join(parts))
+
+
+async def message_refused(
+    request: Request, number: str, where: ThreadPage, text: str, error: InvalidInput | TooManyAttempts
+) -> Response[str]:
+    """The box again with the text as sent and why it was refused, tied to the field."""
+    retry = {"Retry-After": str(error.retry_after)} if isinstance(error, TooManyAttempts) else {}
+    context = await visit(request, lambda v: where.context_of(v, number))
+    refused = {**context, "draft": text, "message_errors": {"text": error.message}}
+    if is_htmx(request):
+        box = renderer(request).render(MESSAGE_FORM_TEMPLATE, {**refused, "oob": True})
+        return html(box, error.status, retry)
+    answer = page(request, where.template, refused, error.status)
+    answer.headers.update(retry)
+    return answer
+
+
 def page_number(request: Request) -> int:
     raw = request.query_params.get("page")
     return forms.whole_number(raw, name="page", label="page number", minimum=1, maximum=10_000) if raw else 1
@@ -70,7 +156,8 @@ async def my_orders(request: Request) -> Response[str]:
 
     def work(v: Visit) -> dict[str, Any]:
         found, pages = orders.history(v, user_of(v), number)
-        return {**layout(v), "orders": found, "page": number, "pages": pages}
+        replies = messages.unread(v.conn, [order.id for order in found], "shopper")
+        return {**layout(v), "orders": found, "page": number, "pages": pages, "replies": replies}
 
     return page(request, "orders/list.html", await visit(request, work))
 
@@ -116,14 +203,32 @@ async def lookup_submit(request: Request) -> Response[str]:
     return redirect_back(request, f"/orders/{found}")
 
 
+def shopper_page(v: Visit, number: str) -> dict[str, Any]:
+    """What the order page shows of an order this shopper may see (NotFound otherwise)."""
+    order = orders.visible(v, number)
+    guest = owner.signed_in(v.session) is None
+    return {
+        **layout(v),
+        "order": order,
+        "offer_account": guest and order.user_id is None,
+        "errors": {},
+        "live_cursor": live.page_cursor(v.conn, order),
+        **thread_context(v, order, "shopper"),
+    }
+
+
+SHOPPER_PAGE = ThreadPage("shopper", "orders.order", "orders/order.html", orders.visible, shopper_page)
+
+
 @get("/orders/{number:str}", name="orders.order")
 async def order_page(request: Request, number: FromPath[str]) -> Response[str]:
-    def work(v: Visit) -> dict[str, Any]:
-        order = orders.visible(v, number)
-        guest = owner.signed_in(v.session) is None
-        return {**layout(v), "order": order, "offer_account": guest and order.user_id is None, "errors": {}}
+    return page(request, "orders/order.html", await visit(request, lambda v: shopper_page(v, number)))
 
-    return page(request, "orders/order.html", await visit(request, work))
+
+@post("/orders/{number:str}/messages", name="orders.message")
+async def post_message(request: Request, number: FromPath[str]) -> Response[str]:
+    """The shopper writes to the shop from the order page."""
+    return await post_from_page(request, number, SHOPPER_PAGE)
 
 
 @post("/orders/{number:str}/cancel", name="orders.cancel")
@@ -154,7 +259,7 @@ async def account_for_order(request: Request, number: FromPath[str]) -> Response
         checked = accounts.check_new_password(password, order.email)
     except InvalidInput as error:
         errors = {error.field or "form": error.message}
-        refused = await visit(request, lambda v: {**layout(v), "order": order, "offer_account": True, "errors": errors})
+        refused = await visit(request, lambda v: {**shopper_page(v, number), "offer_account": True, "errors": errors})
         return page(request, "orders/order.html", refused, 400)
     password_hash = await anyio.to_thread.run_sync(password_hasher(shop.settings).hash, checked)
 
@@ -243,6 +348,39 @@ async def api_order(request: Request, number: FromPath[str]) -> dict[str, Any]:
     return await visit(request, lambda v: {"order": order_json(orders.visible(v, number))})
 
 
+def thread_of(v: Visit, number: str) -> tuple[orders.Order, messages.Side]:
+    """The order and the side this session takes in its thread: staff on any order, anyone else as
+    its shopper (visible(): NotFound for someone else's order, alike for one that does not exist)."""
+    if live.is_staff(v):
+        return orders.by_number(v.conn, number), "staff"
+    return orders.visible(v, number), "shopper"
+
+
+@get("/api/orders/{number:str}/messages", name="api.order_messages")
+async def api_messages(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    def work(v: Visit) -> dict[str, Any]:
+        order, side = thread_of(v, number)
+        return {"messages": [message_json(message) for message in messages.read(v, order, side)]}
+
+    return await visit(request, work)
+
+
+@post("/api/orders/{number:str}/messages", name="api.order_message", status_code=201)
+async def api_post_message(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    """A message to the order's thread, as its shopper or, from a staff session, as staff."""
+    shop = shop_of(request)
+    body = await json_object(request)
+    text = body.get("text")
+
+    def work(v: Visit) -> dict[str, Any]:
+        order, side = thread_of(v, number)
+        if not isinstance(text, str):
+            raise InvalidInput("text must be the message, as a string.", field="text")
+        return {"message": message_json(messages.post(v, order, side, text, shop.sessions))}
+
+    return await visit(request, work, write=True, csrf=JSON_CALL)
+
+
 @post("/api/orders/{number:str}/cancel", name="api.order_cancel", status_code=200)
 async def api_cancel(request: Request, number: FromPath[str]) -> dict[str, Any]:
     require_json(request)
@@ -258,11 +396,14 @@ router = Router(
         lookup_page,
         lookup_submit,
         order_page,
+        post_message,
         cancel,
         account_for_order,
         api_checkout,
         api_orders,
         api_order,
+        api_messages,
+        api_post_message,
         api_cancel,
     ],
 )

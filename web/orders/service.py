@@ -224,6 +224,11 @@ def scoped_key(v: Visit, key: str) -> str:
     return hashlib.sha256(f"{scope}\n{key}".encode()).hexdigest()
 
 
+def looks_like_number(number: str) -> bool:
+    """Whether `number` could be an order number at all (what a stream subscribes to is checked first)."""
+    return len(number) == NUMBER_LENGTH and all(char in NUMBER_ALPHABET for char in number)
+
+
 def new_number() -> str:
     return "".join(secrets.choice(NUMBER_ALPHABET) for _ in range(NUMBER_LENGTH))
 
@@ -545,6 +550,7 @@ def change_status(v: Visit, order: Order, to: str, actor: str, allowed_from: tup
                     .values(stock=variants.c.stock + per_variant(returned))
                 )
             v.metrics.cancellations.inc()
+        v.order_changed(order.number)
         v.conn.execute(
             insert(order_events).values(
                 order_id=order.id,

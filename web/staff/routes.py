@@ -1,4 +1,4 @@
-"""The back office: orders to work through and their status, for the shop's staff only.
+"""The back office: orders to work through, their status and their message threads, for the shop's staff only.
 
 The whole router is guarded by requires_staff: an anonymous visitor is sent to log in and back, a
 shopper gets a 403, and each unit of work asks staff_of() again for whom it acts.
@@ -14,10 +14,12 @@ from litestar.params import FromPath
 from web import forms
 from web.api import json_object
 from web.guards import requires_staff, staff_of
+from web.orders import live, messages
 from web.orders import service as orders
-from web.orders.routes import order_json
+from web.orders.routes import ThreadPage, order_json, post_from_page, thread_context
 from web.pages import html, is_htmx, layout, page, redirect_back, renderer
 from web.problems import InvalidInput
+from web.staff import catalog
 from web.staff import service as staff
 from web.unit import Visit
 from web.visit import JSON_CALL, form_token, visit
@@ -53,6 +55,7 @@ async def order_list(request: Request) -> Response[str]:
             "total": total,
             "wanted": wanted,
             "statuses": list(orders.TRANSITIONS),
+            "unread": messages.unread(v.conn, [order.id for order in found], "staff"),
         }
 
     return page(request, "staff/orders.html", await visit(request, work))
@@ -61,12 +64,39 @@ async def order_list(request: Request) -> Response[str]:
 def order_context(v: Visit, number: str) -> dict[str, Any]:
     staff_of(v)
     found = staff.order(v, number)
-    return {**layout(v), "order": found, "allowed": orders.TRANSITIONS[found.status], "labels": orders.LABELS}
+    return {
+        **layout(v),
+        "order": found,
+        "allowed": orders.TRANSITIONS[found.status],
+        "labels": orders.LABELS,
+        "live_cursor": live.page_cursor(v.conn, found),
+    }
+
+
+def staff_order(v: Visit, number: str) -> orders.Order:
+    """Any order, for the staff member this request acts for."""
+    staff_of(v)
+    return staff.order(v, number)
+
+
+def staff_page(v: Visit, number: str) -> dict[str, Any]:
+    """The staff's order page: the order, its moves, and its thread (the shopper's messages read from now on)."""
+    context = order_context(v, number)
+    return {**context, **thread_context(v, context["order"], "staff")}
+
+
+STAFF_PAGE = ThreadPage("staff", "staff.order", "staff/order.html", staff_order, staff_page)
 
 
 @get("/staff/orders/{number:str}", name="staff.order")
 async def order_page(request: Request, number: FromPath[str]) -> Response[str]:
-    return page(request, "staff/order.html", await visit(request, lambda v: order_context(v, number)))
+    return page(request, "staff/order.html", await visit(request, lambda v: staff_page(v, number)))
+
+
+@post("/staff/orders/{number:str}/messages", name="staff.order_message")
+async def post_message(request: Request, number: FromPath[str]) -> Response[str]:
+    """Staff answer the order's shopper, under "Storefront staff" and their display name."""
+    return await post_from_page(request, number, STAFF_PAGE)
 
 
 @post("/staff/orders/{number:str}/status", name="staff.order_status")
@@ -94,9 +124,13 @@ async def change_status(request: Request, number: FromPath[str]) -> Response[str
 @get("/staff/audit", name="staff.audit")
 async def audit_page(request: Request) -> Response[str]:
     subject = (request.query_params.get("subject") or "")[:40]
+    product = (request.query_params.get("product") or "")[:80]
 
     def work(v: Visit) -> dict[str, Any]:
         staff_of(v)
+        if product:  # the product's own changes (its photo) and its variants' (price, stock)
+            entries = staff.audit_entries(v, subjects=catalog.audit_subjects(v, product))
+            return {**layout(v), "entries": entries, "subject": f"product:{product.lower()}"}
         return {**layout(v), "entries": staff.audit_entries(v, subject), "subject": subject}
 
     return page(request, "staff/audit.html", await visit(request, work))
@@ -128,5 +162,14 @@ async def api_change_status(request: Request, number: FromPath[str]) -> dict[str
 router = Router(
     path="/",
     guards=[requires_staff],
-    route_handlers=[home, order_list, order_page, change_status, audit_page, api_orders, api_change_status],
+    route_handlers=[
+        home,
+        order_list,
+        order_page,
+        post_message,
+        change_status,
+        audit_page,
+        api_orders,
+        api_change_status,
+    ],
 )

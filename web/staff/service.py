@@ -8,6 +8,7 @@ own transaction: a change that fails leaves no audit row, and an audit row never
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -115,8 +116,11 @@ def move(v: Visit, staff_id: int, number: str, to: str) -> order_service.Order:
     return moved
 
 
-def audit_entries(v: Visit, subject: str = "", page: int = 1) -> list[Any]:
+def audit_entries(v: Visit, subject: str = "", page: int = 1, *, subjects: Sequence[str] = ()) -> list[Any]:
+    """The newest audit rows about `subject`, or about any of `subjects` (a product and its variants)."""
     query = select(audit)
     if subject:
         query = query.where(audit.c.subject == subject)
+    if subjects:
+        query = query.where(audit.c.subject.in_(subjects))
     return list(v.conn.execute(query.order_by(audit.c.id.desc()).limit(50).offset((page - 1) * 50)).all())
