@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import re
+import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
@@ -19,6 +23,9 @@ from tests.conftest import Shopper, sql, variant_id
 from tests.factories import set_stock
 from tests.test_staff import STAFF_EMAIL, logged_in
 from web import media
+from web.__main__ import main
+from web.settings import Settings
+from web.staff import products, service
 
 PHOTO_SRC = re.compile(r'src="/media/([0-9a-f]{32})-(\d+)\.webp" srcset="/media/\1-(\d+)\.webp 2x"')
 ROW_VERSION = re.compile(r'name="version" value="(\d+)"')
@@ -213,8 +220,39 @@ def test_a_price_edit_keeps_the_sales_made_since_the_row_was_opened(staff: Shopp
     set_stock(app, "tea-tin", 58)
     assert save(staff, tea, **opened(price="15.00", stock="60")).status_code == 303
     assert stored(app, "tea-tin") == (1500, 58, 2)
-    assert save(staff, tea, **opened(price="15.00", stock="70", version="2")).status_code == 303
+    assert save(staff, tea, **opened(price="15.00", stock="70", version="2", seen="58")).status_code == 303
     assert stored(app, "tea-tin") == (1500, 70, 3)
+
+
+def test_a_stock_typed_over_sales_made_since_the_row_was_opened_is_refused(
+    staff: Shopper, shopper: Shopper, app: Litestar
+) -> None:
+    """Opened at 60, 5 sold, staff type 70: refused with what the option holds now (htmx, plain form,
+    JSON with stockSeen), the sales kept. JSON without stockSeen sets the count as given."""
+    tea = variant_id(app, "tea-tin")
+    shopper.add("tea-tin", 5)
+    shopper.checkout()
+    assert stored(app, "tea-tin") == (1400, 55, 1)
+
+    refused = save(staff, tea, htmx=True, **opened(stock="70"))
+    assert refused.status_code == 409
+    assert refused.text.lstrip().startswith(f'<li id="staff-variant-row-{tea}"')
+    assert "changed by someone else since you opened it" in refused.text
+    assert "it is now €14.00 with 55 in stock" in refused.text
+    assert 'name="stock_seen" value="55"' in refused.text and 'max="1000000" step="1" value="55"' in refused.text
+    plain = save(staff, tea, **opened(price="15.00", stock="70"))
+    assert plain.status_code == 409 and "it is now €14.00 with 55 in stock" in plain.text
+    assert 'id="staff-product"' in plain.text
+    api = staff.client.patch(f"/api/staff/variants/{tea}", json={"stock": 70, "stockSeen": 60, "version": 1})
+    assert api.status_code == 409 and api.json()["error"] == "EDIT_CONFLICT"
+    assert api.json()["current"]["stock"] == 55 and api.json()["current"]["version"] == 1
+    assert stored(app, "tea-tin") == (1400, 55, 1) and audit_rows(app) == []
+
+    assert save(staff, tea, htmx=True, **opened(stock="70", seen="55")).status_code == 200
+    again = staff.client.patch(f"/api/staff/variants/{tea}", json={"stock": 65, "stockSeen": 70, "version": 2})
+    assert again.status_code == 200 and stored(app, "tea-tin") == (1400, 65, 3)
+    counted = staff.client.patch(f"/api/staff/variants/{tea}", json={"stock": 12, "version": 3})
+    assert counted.status_code == 200 and stored(app, "tea-tin") == (1400, 12, 4)
 
 
 @pytest.mark.parametrize("htmx", [False, True])
@@ -269,6 +307,9 @@ def test_bad_input_in_a_row_is_refused_with_a_clear_message(
         ({"stock": 5}, "version"),
         ({"version": 1}, "price"),
         ({"stok": 5, "version": 1}, "stok"),
+        ({"stockSeen": 60, "version": 1}, "stockSeen"),
+        ({"stock": 5, "stockSeen": -1, "version": 1}, "stockSeen"),
+        ({"stock": 5, "stockSeen": "60", "version": 1}, "stockSeen"),
     ],
 )
 def test_bad_json_is_refused_with_400_and_changes_nothing(
@@ -321,15 +362,23 @@ def test_a_change_and_its_audit_row_are_one_transaction(
     assert stored(app, "tea-tin") == (1400, 60, 1)
 
 
-@pytest.mark.sqlite_only
-def test_an_update_that_fails_leaves_no_audit_row(staff: Shopper, app: Litestar) -> None:
+def test_a_failure_after_the_audit_row_is_written_takes_the_row_and_the_change_with_it(
+    staff: Shopper, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The real audit row is written, then the unit fails: neither the row nor the change stays,
+    as they would if the audit were committed on its own."""
     tea = variant_id(app, "tea-tin")
-    sql(
-        app,
-        "CREATE TRIGGER variants_locked BEFORE UPDATE ON variants BEGIN SELECT RAISE(ABORT, 'variants locked'); END",
-    )
+    record = service.record
+
+    def fails_after_recording(*args: Any) -> None:
+        record(*args)
+        raise RuntimeError("the disk filled after the audit row")
+
+    monkeypatch.setattr("web.staff.service.record", fails_after_recording)
     assert staff.client.patch(f"/api/staff/variants/{tea}", json={"stock": 1, "version": 1}).status_code == 500
-    assert audit_rows(app) == [] and stored(app, "tea-tin") == (1400, 60, 1)
+    assert save(staff, tea, **opened(price="1.00")).status_code == 500
+    assert upload(staff, photo_bytes()).status_code == 500
+    assert audit_rows(app) == [] and stored(app, "tea-tin") == (1400, 60, 1) and photo_of(app) is None
 
 
 def test_the_audit_lists_a_products_changes_its_options_and_photo(staff: Shopper, app: Litestar) -> None:
@@ -434,6 +483,50 @@ def test_what_is_not_a_usable_photo_is_refused_with_a_clear_message_and_changes_
     assert photo_of(app) is None and media_files(app) == [] and audit_rows(app) == []
 
 
+def test_an_upload_for_a_product_that_does_not_exist_is_404_and_is_never_decoded(
+    staff: Shopper, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    decoded: list[int] = []
+    real_prepare = media.prepare
+
+    def counted(data: bytes) -> media.Photo:
+        decoded.append(len(data))
+        return real_prepare(data)
+
+    monkeypatch.setattr(media, "prepare", counted)
+    files = {"photo": ("photo.jpg", photo_bytes(), "image/jpeg")}
+    for htmx in (False, True):
+        missing = staff.post("/staff/products/no-such/photo", files=files, htmx=htmx, page="/staff/products/no-such")
+        assert missing.status_code == 404
+    assert decoded == [] and media_files(app) == [] and audit_rows(app) == []
+
+
+def test_photos_are_decoded_one_at_a_time(app: Litestar, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Uploads arriving together queue for the decoder rather than each holding a decoded image."""
+    decoding, most = 0, 0
+    counting = threading.Lock()
+
+    def slow_prepare(data: bytes) -> media.Photo:
+        nonlocal decoding, most
+        with counting:
+            decoding += 1
+            most = max(most, decoding)
+        time.sleep(0.05)
+        with counting:
+            decoding -= 1
+        return media.Photo("0" * 32, {})
+
+    monkeypatch.setattr(media, "prepare", slow_prepare)
+
+    async def three_uploads_at_once() -> None:
+        async with anyio.create_task_group() as uploads:
+            for _ in range(3):
+                uploads.start_soon(products.prepared, b"a photo", app.state.shop)
+
+    anyio.run(three_uploads_at_once)
+    assert most == 1
+
+
 def test_a_photo_over_5_mb_is_refused_with_413_and_a_clear_message(staff: Shopper, app: Litestar) -> None:
     just_over = b"\xff\xd8\xff\xe0" + bytes(media.MAX_UPLOAD_BYTES)
     refused = upload(staff, just_over)
@@ -491,3 +584,107 @@ def test_media_serves_only_stored_photo_names(staff: Shopper, client: TestClient
         assert answer.status_code == 404, path
         assert b"private" not in answer.content
     assert client.get("/media/../shop.db").status_code == 404
+
+
+def set_age(paths: list[Path], seconds: int) -> None:
+    for path in paths:
+        then = time.time() - seconds
+        os.utime(path, (then, then))
+
+
+def test_housekeeping_removes_the_files_of_photos_no_product_has_shown_for_a_day(
+    staff: Shopper,
+    app: Litestar,
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Kept: the photo shown, one replaced in the last day (a page may still show it), one stored in
+    the last day (an upload not yet shown) and what is not a photo file. Removed: an old photo no
+    product shows, and the replaced one once its replacement is a day old."""
+    folder: Path = settings.media_dir
+    assert upload(staff, photo_bytes(size=(900, 900))).status_code == 303
+    replaced = photo_of(app)
+    assert upload(staff, photo_bytes()).status_code == 303
+    shown = photo_of(app)
+    never_shown, recent = "a" * 32, "b" * 32
+    for photo in (never_shown, recent):
+        for width in media.WIDTHS:
+            (folder / media.file_name(photo, width)).write_bytes(b"webp")
+    (folder / "notes.txt").write_text("not a photo")
+    two_days = 2 * 24 * 3600
+    set_age([path for path in media_files(app) if not path.name.startswith(recent)], two_days)
+    monkeypatch.setenv("DATABASE_URL", settings.database_url)
+    monkeypatch.setenv("SESSION_STORE_URL", settings.session_store_url)
+    monkeypatch.setenv("MEDIA_DIR", str(folder))
+
+    assert main(["housekeeping"]) == 0
+    assert "photo files unused for a day removed: 5" in capsys.readouterr().out
+    left = {path.name.split("-")[0] for path in media_files(app)}
+    assert left == {shown, replaced, recent, "notes.txt"}
+    assert staff.client.get(f"/media/{shown}-480.webp").status_code == 200
+
+    sql(app, "UPDATE audit SET at = at - :two_days", two_days=two_days)
+    assert main(["housekeeping"]) == 0
+    assert "photo files unused for a day removed: 5" in capsys.readouterr().out
+    assert {path.name.split("-")[0] for path in media_files(app)} == {shown, recent, "notes.txt"}
+
+
+def test_uploading_a_photo_again_restarts_its_day_of_grace(staff: Shopper, app: Litestar) -> None:
+    assert upload(staff, photo_bytes()).status_code == 303
+    set_age(media_files(app), 2 * 24 * 3600)
+    assert staff.post("/staff/products/tea-tin/photo/remove").status_code == 303
+    assert upload(staff, photo_bytes()).status_code == 303
+    assert all(path.stat().st_mtime > time.time() - 60 for path in media_files(app))
+
+
+# Cross-site requests
+
+
+def variant_save(app: Litestar) -> tuple[str, dict[str, Any]]:
+    return f"/staff/variants/{variant_id(app, 'tea-tin')}", {"data": {"next": "/staff/products", **opened(stock="5")}}
+
+
+def photo_upload(app: Litestar) -> tuple[str, dict[str, Any]]:
+    return "/staff/products/tea-tin/photo", {"files": {"photo": ("photo.jpg", photo_bytes(), "image/jpeg")}}
+
+
+def photo_removal(app: Litestar) -> tuple[str, dict[str, Any]]:
+    return "/staff/products/tea-tin/photo/remove", {}
+
+
+@pytest.mark.parametrize("request_of", [variant_save, photo_upload, photo_removal])
+@pytest.mark.parametrize(
+    ("token", "headers"),
+    [
+        (None, {}),
+        ("wrong-token", {}),
+        (None, {"X-CSRF-Token": "forged", "HX-Request": "true"}),
+        ("valid", {"Origin": "https://evil.example"}),
+    ],
+)
+def test_product_edits_without_our_token_or_from_another_site_are_403_and_change_nothing(
+    staff: Shopper, app: Litestar, request_of: Any, token: str | None, headers: dict[str, str]
+) -> None:
+    assert upload(staff, photo_bytes(size=(900, 900))).status_code == 303  # a photo the removal could remove
+    before = (stored(app, "tea-tin"), photo_of(app), media_files(app), audit_rows(app))
+    path, body = request_of(app)
+    data = dict(body.pop("data", {}))
+    if token is not None:
+        data["csrf_token"] = staff.csrf if token == "valid" else token
+    refused = staff.client.post(path, data=data, headers=headers, follow_redirects=False, **body)
+    assert refused.status_code == 403, refused.text
+    assert (stored(app, "tea-tin"), photo_of(app), media_files(app), audit_rows(app)) == before
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"}],
+)
+def test_a_json_variant_edit_from_another_site_is_refused_and_changes_nothing(
+    staff: Shopper, app: Litestar, headers: dict[str, str]
+) -> None:
+    tea = variant_id(app, "tea-tin")
+    refused = staff.client.patch(f"/api/staff/variants/{tea}", json={"stock": 5, "version": 1}, headers=headers)
+    assert refused.status_code == 403 and refused.json()["error"] == "CSRF_FAILED"
+    assert stored(app, "tea-tin") == (1400, 60, 1) and audit_rows(app) == []

@@ -14,14 +14,15 @@ from typing import TypeVar
 
 from sqlalchemy import Connection
 
-from web import demo, mail
+from web import demo, mail, media
 from web.accounts import service as accounts
-from web.cart.store import purge_carts
+from web.cart.store import DAY, purge_carts
 from web.db import Database, DatabaseUnavailable, alembic_config, check_migrated
 from web.metrics import Metrics
 from web.problems import InvalidInput
 from web.sessions import session_store
 from web.settings import ROOT, Settings, SettingsError
+from web.staff import catalog
 from web.staff.service import make_staff
 
 T = TypeVar("T")
@@ -67,14 +68,19 @@ def purge_sessions(settings: Settings) -> None:
 
 
 def housekeeping(settings: Settings) -> None:
-    """Expired sessions and counters, stale guest carts and old empty carts; safe while the shop serves."""
+    """Expired sessions and counters, stale guest carts, old empty carts and photo files no product
+    has shown for a day; safe while the shop serves."""
     store = session_store(settings)
     with database(settings) as db:
         sessions = write_unit(db, store.purge_expired)
         guests, empty = write_unit(db, lambda conn: purge_carts(conn, int(time.time()), settings.guest_cart_days))
+        a_day_ago = int(time.time()) - DAY
+        in_use = db.run_sync(lambda conn: catalog.photos_in_use(conn, a_day_ago))
+    photos = media.remove_unused(settings.media_dir, in_use, a_day_ago)
     print(f"expired sessions purged: {sessions}")
     print(f"guest carts untouched for {settings.guest_cart_days} days purged: {guests}")
     print(f"empty carts older than a day purged: {empty}")
+    print(f"photo files unused for a day removed: {photos}")
 
 
 def send_mail(settings: Settings) -> None:
@@ -143,7 +149,9 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser("migrate", help="apply Alembic migrations up to head")
     commands.add_parser("load-demo", help="load the demo catalogue (idempotent)")
     commands.add_parser("purge-sessions", help="delete expired sessions")
-    commands.add_parser("housekeeping", help="purge expired sessions, stale guest carts and old empty carts")
+    commands.add_parser(
+        "housekeeping", help="purge expired sessions, stale guest carts, old empty carts and unused photo files"
+    )
     commands.add_parser("send-mail", help="deliver the outbox's pending mail now, then exit")
     staff_parser = commands.add_parser("create-staff", help="make or promote a staff member (password prompted)")
     staff_parser.add_argument("email")

@@ -6,6 +6,8 @@ at each size the pages show (cart line, product card and product page, each at 1
 Nothing but pixels survives: no EXIF, GPS, ICC profile or anything appended to the file. The
 files are named by the SHA-256 of what they hold, so a name never changes its content and can be
 cached forever. No HTTP here; decoding is CPU work, so routes run prepare() in a worker thread.
+Housekeeping deletes the files of photos no product shows (remove_unused()) once they have been
+left alone for a day.
 """
 
 from __future__ import annotations
@@ -137,11 +139,12 @@ def webp(image: Image.Image) -> bytes:
 
 
 def store(photo: Photo, media_dir: Path) -> None:
-    """Write each file under media_dir atomically (a temporary file renamed), unless already there."""
+    """Write each file under media_dir atomically (a temporary file renamed), unless already there;
+    one already there is touched, so housekeeping counts its day of grace from this upload."""
     media_dir.mkdir(parents=True, exist_ok=True)
     for width, content in photo.files.items():
         final = media_dir / file_name(photo.digest, width)
-        if final.exists():
+        if already_stored(final):
             continue
         temporary = media_dir / f".{final.name}.{secrets.token_hex(6)}.tmp"
         try:
@@ -154,11 +157,38 @@ def store(photo: Photo, media_dir: Path) -> None:
             temporary.unlink(missing_ok=True)
 
 
+def already_stored(path: Path) -> bool:
+    """Whether `path` exists, touching it if so."""
+    try:
+        os.utime(path)
+    except FileNotFoundError:
+        return False
+    return True
+
+
 def prepare_and_store(data: bytes, media_dir: Path) -> str:
     """prepare() and store(): the new photo's content hash, for products.photo."""
     photo = prepare(data)
     store(photo, media_dir)
     return photo.digest
+
+
+def remove_unused(media_dir: Path, in_use: set[str], before: float) -> int:
+    """Delete the stored files of photos not in `in_use` last written before `before` (a Unix
+    time): the grace period keeps an upload not yet shown and a page rendered a moment ago whole.
+    How many files went."""
+    removed = 0
+    for path in media_dir.iterdir() if media_dir.is_dir() else ():
+        named = FILE_NAME.fullmatch(path.name)
+        if named is None or named["photo"] in in_use:
+            continue
+        try:
+            if path.stat().st_mtime < before:
+                path.unlink()
+                removed += 1
+        except FileNotFoundError:
+            continue  # removed meanwhile (another housekeeping run)
+    return removed
 
 
 def stored_file(media_dir: Path, name: str) -> Path | None:

@@ -3,19 +3,23 @@ edited with compare-and-set, and the product photo. No HTTP here.
 
 Every staff edit of a variant raises its `version` in the same UPDATE that checks the version the
 editor read (`... WHERE id = :id AND version = :seen`), so of two staff saving the same variant
-the second is refused with what it holds now (EditConflict), never silently overwritten. Each
-change is audited in its own transaction (web/staff/service.py's record()).
+the second is refused with what it holds now (EditConflict), never silently overwritten. Sales
+change stock without raising the version, so a save that changes stock also names the stock it
+was shown (`... AND stock = :stock_seen`): staff typing 70 over a row opened at 60 are refused if
+a sale took it to 55 meanwhile, rather than losing that sale. Each change is audited in its own
+transaction (web/staff/service.py's record()).
 """
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, exists, func, or_, select, update
 
-from web.models import products, variants
+from web.models import audit, products, variants
 from web.money import money
 from web.problems import EditConflict, InvalidInput, NotFound
 from web.staff import service as staff
@@ -89,11 +93,13 @@ class ProductFilter:
 
 @dataclass(frozen=True)
 class VariantEdit:
-    """A save of one variant: the new price (cents) and/or stock, and the version it was read at."""
+    """A save of one variant: the new price (cents) and/or stock, the version it was read at and
+    the stock it showed then (`stock_seen`; None sets `stock` whatever the variant holds now)."""
 
     price: int | None
     stock: int | None
     version: int
+    stock_seen: int | None = None
 
     def __post_init__(self) -> None:
         if self.price is None and self.stock is None:
@@ -134,10 +140,12 @@ def parse_version(raw: str | None) -> int:
 
 def edit_from_form(price: str | None, stock: str | None, stock_seen: str | None, version: str | None) -> VariantEdit:
     """A save from a variant's row. Its stock counts only when changed from what the row showed
-    (`stock_seen`): a price edit must not undo the sales made since the row was opened."""
+    (`stock_seen`): a price edit must not undo the sales made since the row was opened, and a
+    changed stock is saved only if the variant still holds what the row showed."""
     new_stock = parse_stock(stock)
     shown = parse_stock(stock_seen, "stock_seen") if stock_seen else None
-    return VariantEdit(parse_price(price), None if new_stock == shown else new_stock, parse_version(version))
+    changed = None if new_stock == shown else new_stock
+    return VariantEdit(parse_price(price), changed, parse_version(version), shown)
 
 
 ROW_COLUMNS = (
@@ -219,25 +227,28 @@ def variant(v: Visit, variant_id: int, *, lock: bool = False) -> VariantRow:
 
 
 def edit_variant(v: Visit, staff_id: int, variant_id: int, edit: VariantEdit) -> VariantRow:
-    """Set a variant's price and/or stock if nobody saved it since `edit.version` was read, raising
-    its version, with an audit row of what changed (before → after), all in one transaction.
-    EditConflict with the current values otherwise; an edit that changes nothing writes nothing."""
+    """Set a variant's price and/or stock if nobody saved it since `edit.version` was read and, for
+    a new stock, if it still holds `edit.stock_seen` (when given), raising its version, with an
+    audit row of what changed (before → after), all in one transaction. EditConflict with the
+    current values otherwise; an edit that changes nothing writes nothing."""
     with v.writing():
         before = variant(v, variant_id, lock=True)
-        if before.version != edit.version:
-            raise EditConflict(f"{CHANGED_MEANWHILE}: {summary(before, v.settings.currency)}.", before.current())
         changes = {
             name: value
             for name, value in (("price", edit.price), ("stock", edit.stock))
             if value is not None and value != getattr(before, name)
         }
+        guarded_stock = edit.stock_seen if "stock" in changes else None
+        if before.version != edit.version or guarded_stock not in (None, before.stock):
+            raise EditConflict(f"{CHANGED_MEANWHILE}: {summary(before, v.settings.currency)}.", before.current())
         if not changes:
             return before
         values = {"price_cents" if name == "price" else name: value for name, value in changes.items()}
+        unchanged = [variants.c.id == variant_id, variants.c.version == edit.version]
+        if guarded_stock is not None:
+            unchanged.append(variants.c.stock == guarded_stock)
         saved = v.conn.execute(
-            update(variants)
-            .where(variants.c.id == variant_id, variants.c.version == edit.version)
-            .values(**values, version=variants.c.version + 1)
+            update(variants).where(*unchanged).values(**values, version=variants.c.version + 1)
         ).rowcount
         if saved != 1:
             current = variant(v, variant_id)
@@ -262,6 +273,14 @@ def set_photo(v: Visit, staff_id: int, slug: str, photo: str | None) -> StaffPro
         v.conn.execute(update(products).where(products.c.id == before.id).values(photo=photo))
         staff.record(v, staff_id, "product.photo", f"product:{before.slug}", {"photo": before.photo}, {"photo": photo})
         return product(v, slug)
+
+
+def photos_in_use(conn: Connection, since: int) -> set[str]:
+    """The photos products show, and those a product stopped showing at or after `since` (from the
+    audit), which a page rendered before the change may still ask for."""
+    shown = conn.execute(select(products.c.photo).where(products.c.photo.is_not(None))).scalars()
+    replaced = conn.execute(select(audit.c.before).where(audit.c.action == "product.photo", audit.c.at >= since))
+    return {*shown, *(json.loads(before).get("photo") for before in replaced.scalars())} - {None}
 
 
 def audit_subjects(v: Visit, slug: str) -> list[str]:

@@ -25,7 +25,7 @@ from web.orders.routes import page_number
 from web.pages import current_path, html, is_htmx, layout, page, redirect_back, renderer
 from web.problems import EditConflict, InvalidInput, NotFound, Problem, TooLarge
 from web.staff import catalog
-from web.unit import Visit
+from web.unit import Shop, Visit
 from web.visit import JSON_CALL, FormToken, form_token, shop_of, visit
 
 ROW = "staff/partials/variant_row.html"
@@ -36,7 +36,10 @@ UPLOAD_BODY_LIMIT = media.MAX_UPLOAD_BYTES + 64 * 1024
 PHOTO_TOO_LARGE = "The photo is larger than 5 MB. Save it smaller (JPEG, PNG or WebP) and upload it again."
 CACHED_FOR_A_YEAR = "public, max-age=31536000, immutable"
 TYPED_MAX = 40  # characters of a refused value shown back in its input
-API_FIELDS = {"price", "stock", "version"}
+API_FIELDS = {"price", "stock", "stockSeen", "version"}
+# Photos decoded at once in this process: a 40-megapixel PNG takes about 160 MB while it is
+# cleaned, so uploads arriving together wait their turn instead of multiplying that.
+DECODING = anyio.CapacityLimiter(1)
 
 
 @dataclass(frozen=True)
@@ -185,12 +188,22 @@ async def uploaded_photo(request: Request) -> tuple[bytes, FormToken]:
 async def upload_photo(request: Request, slug: FromPath[str]) -> Response[str]:
     """Store an uploaded photo (cleaned and resized off the event loop) and show it for the product."""
     data, token = await uploaded_photo(request)
-    await visit(request, staff_of, csrf=token)  # a photo is only decoded for staff, from our own form
+
+    def check(v: Visit) -> None:  # a photo is only decoded for staff, from our own form, for a product
+        staff_of(v)
+        catalog.product(v, slug)
+
+    await visit(request, check, csrf=token)
     try:
-        photo = await anyio.to_thread.run_sync(media.prepare_and_store, data, shop_of(request).settings.media_dir)
+        photo = await prepared(data, shop_of(request))
     except (InvalidInput, TooLarge) as problem:
         return await refused_photo(request, slug, problem, token)
     return await photo_changed(request, slug, photo, token, "The new photo is shown in the shop.")
+
+
+async def prepared(data: bytes, shop: Shop) -> str:
+    """media.prepare_and_store() in a worker thread, one upload at a time (DECODING)."""
+    return await anyio.to_thread.run_sync(media.prepare_and_store, data, shop.settings.media_dir, limiter=DECODING)
 
 
 @post("/staff/products/{slug:str}/photo/remove", name="staff.product_photo_remove")
@@ -240,25 +253,35 @@ async def api_variant(request: Request, variant_id: forms.PathId) -> dict[str, A
 
 
 def api_edit(body: dict[str, Any]) -> catalog.VariantEdit:
-    """`{"price"?, "stock"?, "version"}`: price in cents, as everywhere in /api."""
+    """`{"price"?, "stock"?, "stockSeen"?, "version"}`: price in cents, as everywhere in /api. With
+    `stockSeen` (the stock the caller last read), a new stock is saved only if the variant still
+    holds that much, as from a row; without it `stock` is set as given (an inventory count)."""
     unknown = sorted(set(body) - API_FIELDS)
     if unknown:
-        raise InvalidInput(f"Unknown field “{unknown[0]}”: send price, stock and version.", field=unknown[0])
+        raise InvalidInput(f"Unknown field “{unknown[0]}”: send price, stock, stockSeen and version.", field=unknown[0])
     stock = body.get("stock")
     if type(stock) is int and stock < 0:
         raise InvalidInput("stock cannot be below zero.", field="stock")
     version = whole(body, "version", minimum=1, maximum=catalog.MAX_VERSION)
     assert version is not None
+    new_stock = whole(body, "stock", minimum=0, maximum=catalog.MAX_STOCK, required=False)
+    stock_seen = whole(body, "stockSeen", minimum=0, maximum=catalog.MAX_STOCK, required=False)
+    if stock_seen is not None and new_stock is None:
+        raise InvalidInput(
+            "stockSeen goes with a new stock: send stock too, or leave stockSeen out.", field="stockSeen"
+        )
     return catalog.VariantEdit(
         whole(body, "price", minimum=0, maximum=catalog.MAX_PRICE_CENTS, required=False),
-        whole(body, "stock", minimum=0, maximum=catalog.MAX_STOCK, required=False),
+        new_stock,
         version,
+        stock_seen,
     )
 
 
 @patch("/api/staff/variants/{variant_id:int}", name="api.staff_variant_edit")
 async def api_edit_variant(request: Request, variant_id: forms.PathId) -> dict[str, Any]:
-    """Set price and/or stock; 409 EDIT_CONFLICT with `current` when `version` is not the variant's."""
+    """Set price and/or stock; 409 EDIT_CONFLICT with `current` when `version` is not the variant's,
+    or when a new stock comes with a `stockSeen` the variant no longer holds (see api_edit())."""
     edit = api_edit(await json_object(request))
 
     def work(v: Visit) -> dict[str, Any]:
