@@ -7,6 +7,7 @@ import contextlib
 import re
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,8 +17,9 @@ import httpx
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import text
 
-from tests.conftest import BASE_URL, CSRF, PASSWORD, Shopper, login, register
+from tests.conftest import BASE_URL, CSRF, PASSWORD, Shopper, change_sessions, login, register, stored_sessions
 from tests.factories import make_staff
 from tests.livestreams import EventStream, Server, free_port, live_server
 from web.settings import Settings
@@ -64,8 +66,10 @@ def move(server: Server, staff: dict[str, str], number: str, status: str) -> flo
     return sent
 
 
-def stream(server: Server, number: str, cookies: dict[str, str], last_id: str = "") -> EventStream:
-    return EventStream(f"{server.url}/orders/{number}/events", cookies, last_id)
+def stream(server: Server, number: str, cookies: dict[str, str], last_id: str = "", side: str = "") -> EventStream:
+    """The order's stream as the shopper's order page opens it, or with `side="staff"` the staff's."""
+    query = f"?side={side}" if side else ""
+    return EventStream(f"{server.url}/orders/{number}/events{query}", cookies, last_id)
 
 
 def test_a_status_change_by_staff_arrives_on_the_shoppers_open_stream_within_a_second(
@@ -132,7 +136,10 @@ def test_another_shoppers_stream_and_a_cookieless_one_are_404(app: Litestar, ser
 
 def test_staff_follow_any_order_and_see_its_moves(app: Litestar, server: Server, staff_cookies: dict[str, str]) -> None:
     number, _guest = placed_order(app)
-    live = stream(server, number, staff_cookies)
+    assert stream(server, number, staff_cookies).status == 404, "the shopper's page of someone else's order"
+    _own, guest = placed_order(app)
+    assert stream(server, number, guest, side="staff").status == 404, "only staff follow the staff's page"
+    live = stream(server, number, staff_cookies, side="staff")
     try:
         live.next("status")
         move(server, staff_cookies, number, "packed")
@@ -195,14 +202,62 @@ def test_a_session_holds_a_few_streams_at_most_and_each_beats(app: Litestar, ser
         while "heartbeat" not in streams[0].comments and time.monotonic() < deadline:
             time.sleep(0.1)
         assert "heartbeat" in streams[0].comments
-        metrics = httpx.get(f"{server.url}/metrics").text
-        assert re.search(r"^storefront_live_streams(\{[^}]*\})? 2\.0$", metrics, re.M), metrics[-800:]
+        assert open_streams(server) == 2
     finally:
         for each in streams:
             each.close()
-    deadline = time.monotonic() + 5
-    while stream(server, number, guest).status != 200 and time.monotonic() < deadline:
-        time.sleep(0.1)  # closed streams give their places back
+    assert wait_for(lambda: open_streams(server) == 0), "closed streams give their places back"
+    again = stream(server, number, guest)
+    assert again.status == 200
+    again.close()
+
+
+def open_streams(server: Server) -> float:
+    found = re.search(r"^storefront_live_streams(?:\{[^}]*\})? (\S+)$", httpx.get(f"{server.url}/metrics").text, re.M)
+    assert found, "the metric is listed"
+    return float(found[1])
+
+
+def wait_for(condition: Callable[[], bool], seconds: float = 5) -> bool:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.05)
+    return True
+
+
+def test_browsers_that_leave_before_the_stream_starts_take_no_places(app: Litestar, server: Server) -> None:
+    number, guest = placed_order(app)
+    port = int(server.url.rsplit(":", 1)[1])
+    request = (
+        f"GET /orders/{number}/events HTTP/1.1\r\nHost: 127.0.0.1\r\nCookie: session={guest['session']}\r\n"
+        "Accept: text/event-stream\r\n\r\n"
+    ).encode()
+    for _ in range(6):  # more than the session's places, each gone at once
+        with socket.create_connection(("127.0.0.1", port)) as gone:
+            gone.sendall(request)
+    assert wait_for(lambda: open_streams(server) == 0)
+    streams = [stream(server, number, guest) for _ in range(2)]
+    try:
+        assert [each.status for each in streams] == [200, 200]
+        assert all("Placed" in each.next("status").data for each in streams)
+    finally:
+        for each in streams:
+            each.close()
+
+
+def test_an_open_stream_does_not_keep_its_session_alive(app: Litestar, server: Server) -> None:
+    number, guest = placed_order(app)
+    soon = int(time.time()) + 120
+    change_sessions(app, expires_at=lambda _old: soon)  # idle, about to expire
+    live = stream(server, number, guest)
+    try:
+        live.next("status")
+        assert wait_for(lambda: live.comments.count("heartbeat") >= 2), "two heartbeats, two looks at the order"
+    finally:
+        live.close()
+    assert {record.expires_at for record in stored_sessions(app).values()} == {soon}
 
 
 def test_sigterm_ends_open_streams_and_the_server_stops_promptly(app: Litestar, server: Server) -> None:
@@ -278,12 +333,15 @@ def test_redis_restarted_under_an_open_stream_loses_nothing(
             move(server, staff_cookies, number, "packed")  # stored; its announcement cannot be published
             own_redis.start()
             deadline = time.monotonic() + 15
-            live.reconnect()
-            while live.status != 200 and time.monotonic() < deadline:
-                time.sleep(0.5)  # as a browser's EventSource retries
-                live.reconnect()
-            assert live.status == 200, server.output()
-            assert "Packed" in live.next("status").data, "the missed change is replayed from the database"
+            replayed = None
+            while replayed is None and time.monotonic() < deadline:
+                live.reconnect()  # as a browser's EventSource does, with its Last-Event-ID
+                try:
+                    replayed = live.next("status", timeout=2)
+                except (EOFError, TimeoutError):
+                    time.sleep(0.5)  # not subscribed yet: the stream ended at once
+            assert replayed is not None, server.output()
+            assert "Packed" in replayed.data, "the missed change is replayed from the database"
             move(server, staff_cookies, number, "shipped")
             assert "Shipped" in live.next("status").data, "and live announcements flow again"
         finally:
@@ -325,7 +383,7 @@ def test_a_message_arrives_on_the_open_streams_and_counts_as_read_there(
     app: Litestar, server: Server, staff_cookies: dict[str, str]
 ) -> None:
     number, guest = placed_order(app)
-    shopper_live, staff_live = stream(server, number, guest), stream(server, number, staff_cookies)
+    shopper_live, staff_live = stream(server, number, guest), stream(server, number, staff_cookies, side="staff")
     try:
         shopper_live.next("status")
         staff_live.next("status")
@@ -341,3 +399,64 @@ def test_a_message_arrives_on_the_open_streams_and_counts_as_read_there(
     finally:
         shopper_live.close()
         staff_live.close()
+
+
+class Recorder:
+    """An announcer that writes down what visit() announces."""
+
+    def __init__(self) -> None:
+        self.said: list[tuple[str, str, bool]] = []
+
+    def order_changed(self, number: str) -> None:
+        self.said.append(("order", number, False))
+
+    def session_ended(self, session_id: str, *, signed_in: bool) -> None:
+        self.said.append(("session", session_id, signed_in))
+
+
+def test_only_a_stored_session_rotated_or_ended_is_announced(app: Litestar, shopper: Shopper) -> None:
+    recorder = Recorder()
+    app.state.shop.live = recorder
+    register(app, "kim@example.com")
+    recorder.said.clear()
+    shopper.client.cookies.set("session", "a-cookie-naming-no-session", domain="shop.test")
+    shopper.visit("/")
+    shopper.visit("/products/tea-tin")
+    assert recorder.said == [], "a cookie naming no stored session has no streams to end"
+    before = shopper.client.cookies["session"]
+    assert login(shopper, "kim@example.com").status_code == 303
+    assert recorder.said == [("session", before, True)], "logging in rotates: the streams reconnect"
+    shopper.visit("/")
+    signed_in = shopper.client.cookies["session"]
+    assert shopper.post("/logout").status_code == 303
+    assert recorder.said[-1] == ("session", signed_in, False), "logging out ends them"
+
+
+@pytest.mark.postgres_only
+def test_messages_of_one_thread_commit_in_the_order_of_their_ids(app: Litestar, shopper: Shopper) -> None:
+    """A stream sends messages after its cursor, so a message must never commit after a higher id."""
+    shopper.add("tea-tin")
+    number = shopper.checkout()
+    engine = app.state.shop.db.engine
+    answers: list[Any] = []
+    with engine.connect() as other:
+        other.begin()
+        order_id = other.execute(text("SELECT id FROM orders WHERE number = :n FOR UPDATE"), {"n": number}).scalar()
+        poster = threading.Thread(
+            target=lambda: answers.append(
+                shopper.client.post(f"/api/orders/{number}/messages", json={"text": "Where is it?"})
+            )
+        )
+        poster.start()
+        time.sleep(0.5)  # the post waits for the order's row, holding no id yet
+        first = other.execute(
+            text(
+                "INSERT INTO order_messages (order_id, author, author_name, body, at) "
+                "VALUES (:o, 'staff', '', 'Shipped today', 0) RETURNING id"
+            ),
+            {"o": order_id},
+        ).scalar()
+        other.commit()
+    poster.join(10)
+    assert answers and answers[0].status_code == 201
+    assert answers[0].json()["message"]["id"] > first

@@ -329,7 +329,9 @@ def test_the_staff_list_counts_unread_messages_until_staff_open_the_order(
     assert '<span class="unread-badge">1<span class="visually-hidden"> unread message</span></span>' in (
         member.visit("/staff/orders").text
     )
-    write(member, f"/staff/orders/{number}/messages", "Answered")  # replying reads the thread
+    write(member, f"/staff/orders/{number}/messages", "Answered")  # writing is not reading: still unread
+    assert '<span class="unread-badge">1<' in member.visit("/staff/orders").text
+    member.visit(f"/staff/orders/{number}")  # where a reply from the page comes back to
     assert "unread-badge" not in member.visit("/staff/orders").text
 
 
@@ -360,7 +362,8 @@ def test_read_marks_are_written_only_when_something_was_unread(
         customer.client.get(f"/api/orders/{number}/messages")
     message_id = sql(app, "SELECT id FROM order_messages")[0][0]
     assert marks == [("shopper", message_id)]
-    assert sql(app, "SELECT shopper_read_message_id, staff_read_message_id FROM orders") == [(message_id, message_id)]
+    # Staff wrote it without reading anything (their own message is never unread to them).
+    assert sql(app, "SELECT shopper_read_message_id, staff_read_message_id FROM orders") == [(message_id, 0)]
 
 
 # /api
@@ -428,3 +431,45 @@ def test_a_posted_message_is_announced_to_the_orders_streams_and_a_refused_one_i
     write(customer, f"/orders/{number}/messages", "Hello", htmx=True)
     customer.client.post(f"/api/orders/{number}/messages", json={"text": "Again"})
     assert told.orders == [number, number]
+
+
+@pytest.mark.parametrize("path", ["/orders/{number}/messages", "/staff/orders/{number}/messages"])
+@pytest.mark.parametrize(
+    ("token", "headers"),
+    [
+        (None, {}),
+        ("forged", {}),
+        ("page's", {"Origin": "https://evil.example"}),
+        ("page's", {"Sec-Fetch-Site": "cross-site"}),
+    ],
+    ids=["no token", "wrong token", "foreign origin", "cross-site fetch"],
+)
+def test_a_forged_message_post_is_403_and_writes_nothing(
+    customer: Shopper,
+    number: str,
+    member: Shopper,
+    app: Litestar,
+    path: str,
+    token: str | None,
+    headers: dict[str, str],
+) -> None:
+    person = member if path.startswith("/staff") else customer
+    person.visit(f"/orders/{number}" if person is customer else f"/staff/orders/{number}")
+    form: dict[str, str] = {"text": "Forged"}
+    if token is not None:
+        form["csrf_token"] = person.csrf if token == "page's" else token
+    answer = person.client.post(path.format(number=number), data=form, headers=headers, follow_redirects=False)
+    assert answer.status_code == 403
+    assert stored(app) == []
+
+
+def test_a_json_message_from_another_site_is_refused_and_writes_nothing(
+    customer: Shopper, number: str, app: Litestar
+) -> None:
+    answer = customer.client.post(
+        f"/api/orders/{number}/messages", json={"text": "Forged"}, headers={"Origin": "https://evil.example"}
+    )
+    assert answer.status_code == 403
+    refused = customer.client.post(f"/api/orders/{number}/messages", content=b"text=Forged")
+    assert refused.status_code == 415, "a form a foreign page could send is not JSON"
+    assert stored(app) == []

@@ -226,20 +226,28 @@ class Live:
 
             signal.signal(number, handler)
 
-    async def open(self, session_id: str, number: str) -> tuple[int, Signals]:
-        """Subscribe one more stream of this session (a few at most, else TooManyAttempts) to its
-        order's and its session's channels, before the stream first looks at the order, so nothing
-        committed after that look can be missed."""
+    def check_room(self, session_id: str) -> None:
+        """Whether this session may open one more stream (a few at most), before its answer starts:
+        TooManyAttempts (429) or, while stopping, LiveUnavailable (503). Nothing is taken yet."""
         if self.stopping:
             raise LiveUnavailable("The shop is restarting: live updates resume in a moment.")
-        digest = session_key(session_id)
-        if self.per_session[digest] >= self.settings.streams_per_session:
+        if self.per_session[session_key(session_id)] >= self.settings.streams_per_session:
             raise TooManyAttempts(TOO_MANY, 30)
+
+    async def open(self, session_id: str, number: str) -> tuple[int, Signals]:
+        """Take one of the session's places and subscribe to its order's and its session's
+        channels, before the stream first looks at the order (so nothing committed after that look
+        is missed). Called from inside the stream's body, whose `finally` gives the place back: a
+        browser that left before the body started has taken nothing. The subscription is shielded
+        from cancellation, so it is either made and handed over, or not made."""
+        self.check_room(session_id)
+        digest = session_key(session_id)
         self.per_session[digest] += 1
         try:
-            subscriber = await self.channels.subscribe([order_channel(number), session_channel(session_id)])
+            with anyio.CancelScope(shield=True):
+                subscriber = await self.channels.subscribe([order_channel(number), session_channel(session_id)])
         except Exception as error:  # the pub/sub is unreachable: the browser retries
-            self.per_session[digest] -= 1
+            self.give_back(digest)
             log.warning("live: a stream could not subscribe (%s)", error)
             raise LiveUnavailable("Live updates are unavailable just now: this page will retry.") from error
         assert isinstance(subscriber, Signals)
@@ -248,14 +256,16 @@ class Live:
         self.metrics.live_streams.inc()
         return stream_id, subscriber
 
+    def give_back(self, digest: str) -> None:
+        self.per_session[digest] -= 1
+        if self.per_session[digest] <= 0:
+            del self.per_session[digest]
+
     async def close(self, stream_id: int, session_id: str) -> None:
         subscriber = self.streams.pop(stream_id, None)
         if subscriber is None:
             return
-        digest = session_key(session_id)
-        self.per_session[digest] -= 1
-        if self.per_session[digest] <= 0:
-            del self.per_session[digest]
+        self.give_back(session_key(session_id))
         self.metrics.live_streams.dec()
         with anyio.CancelScope(shield=True):  # also when the browser went away and the stream is cancelled
             await self.channels.unsubscribe(subscriber)
@@ -287,6 +297,11 @@ def rendered(out: Renderer, seen: live.Follow, csrf_token: str) -> list[ServerSe
     return events
 
 
+def side_of(request: Request) -> live.Side:
+    """Which page the stream is for: the staff's order page says so (`side=staff`), else the shopper's."""
+    return "staff" if request.query_params.get("side") == "staff" else "shopper"
+
+
 @get("/orders/{number:str}/events", name="orders.events")
 async def order_events(request: Request, number: FromPath[str]) -> ServerSentEvent:
     """The order's live stream, for whoever may see its page (404 otherwise, as the page)."""
@@ -295,23 +310,26 @@ async def order_events(request: Request, number: FromPath[str]) -> ServerSentEve
     number = number.strip().upper()
     if not session_id or not orders.looks_like_number(number):
         raise NotFound("There is no order with that number.")  # a visitor without a session sees no order
+    side = side_of(request)
     hub = live_of(request)
     out = renderer(request)
-    stream_id, subscriber = await hub.open(session_id, number)
 
     def look(after: live.Cursor) -> Callable[[Visit], tuple[live.Follow, str]]:
-        return lambda v: (live.follow(v, number, after), v.session.csrf_token)
+        return lambda v: (live.follow(v, number, after, side), v.session.csrf_token)
 
-    try:
-        first, token = await visit(request, look(since))
-    except BaseException:
-        await hub.close(stream_id, session_id)
-        raise
+    # Answered with a status before the stream starts: 429 past the session's streams, 404 for an
+    # order it may not follow. The stream itself takes its place and looks again once subscribed.
+    hub.check_room(session_id)
+    await visit(request, look(since), keep_alive=False)
 
     async def events() -> AsyncIterator[ServerSentEventMessage]:
-        seen, csrf = first, token
+        yield ServerSentEventMessage(data=None, retry=RETRY_MS, comment="live")
         try:
-            yield ServerSentEventMessage(data=None, retry=RETRY_MS, comment="live")
+            stream_id, subscriber = await hub.open(session_id, number)
+        except (TooManyAttempts, LiveUnavailable):
+            return  # another tab took the last place meanwhile, or Redis is away: the browser retries
+        try:
+            seen, csrf = await visit(request, look(since), keep_alive=False)
             for event in rendered(out, seen, csrf):
                 yield event
             while not seen.final:
@@ -325,13 +343,11 @@ async def order_events(request: Request, number: FromPath[str]) -> ServerSentEve
                 if signal_ == ENDED:
                     yield ServerSentEventMessage(data="session", event="closed")
                     return
-                try:
-                    seen, csrf = await visit(request, look(seen.cursor))
-                except NotFound:  # logged out, expired, or no longer theirs
-                    yield ServerSentEventMessage(data="gone", event="closed")
-                    return
+                seen, csrf = await visit(request, look(seen.cursor), keep_alive=False)
                 for event in rendered(out, seen, csrf):
                     yield event
+        except NotFound:  # logged out, expired, or no longer theirs
+            yield ServerSentEventMessage(data="gone", event="closed")
         finally:
             await hub.close(stream_id, session_id)
 

@@ -75,6 +75,7 @@ async def visit(
     *,
     write: bool = False,
     csrf: FormToken | JsonCall | None = None,
+    keep_alive: bool = True,
 ) -> T:
     """Run `work` as this request's unit of work.
 
@@ -82,6 +83,9 @@ async def visit(
     (with the origin) against the session's token; JSON_CALL is an /api call that require_json()
     checked. A write on an unsafe method must say one or the other: leaving it out is a bug, and
     is refused before anything runs.
+
+    `keep_alive=False` is for what the shopper did not do: a live stream's looks read the session
+    without refreshing its expiry, so an order page left open does not keep a login alive.
     """
     shop = shop_of(request)
     session_id = cookie(request, shop.settings.cookie_name)
@@ -120,7 +124,7 @@ async def visit(
             with shop.db.write(conn):
                 shop.db.serialise(conn, session.id)
                 shop.sessions.save(conn, session, merge=True)
-        else:
+        elif keep_alive or session.changed:
             shop.sessions.save(conn, session)
         return result, session
 
@@ -134,7 +138,8 @@ async def visit(
     request.scope.setdefault("state", {})["session"] = session
     for number in changed:
         shop.live.order_changed(number)
-    if session_id and session.id != session_id:
-        # Logged out, or rotated (logging in, a password change): the old ID's streams end.
+    if session_id and session.rotated:
+        # Logged out, or rotated (logging in, a password change): the old ID's streams end. (A
+        # cookie naming no stored session has no streams: nothing to announce.)
         shop.live.session_ended(session_id, signed_in=owner.signed_in(session) is not None)
     return result

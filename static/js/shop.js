@@ -73,12 +73,25 @@
     if (event.persisted) refreshCart();
   });
 
-  // An order page's live stream (htmx's SSE extension) appends each new message; the one this tab
-  // just posted is already there from its own answer, so a message whose id is on the page is skipped.
+  // A message reaches an order page twice when this tab posted it: in the post's answer and on
+  // the page's live stream (htmx's SSE extension), in either order. Whichever comes second is
+  // skipped: a stream message whose id is on the page, or that id in the post's answer.
+  const MESSAGE_ID = /id="(message-\d+)"/;
   document.addEventListener("htmx:sseBeforeMessage", function (event) {
     const message = event.detail;
     if (!message || message.type !== "message" || typeof message.data !== "string") return;
-    const found = /id="(message-\d+)"/.exec(message.data);
+    const found = MESSAGE_ID.exec(message.data);
     if (found && document.getElementById(found[1])) event.preventDefault();
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    const detail = event.detail;
+    if (!detail.target || detail.target.id !== "order-messages" || typeof detail.serverResponse !== "string") return;
+    const found = MESSAGE_ID.exec(detail.serverResponse);
+    if (!found || !document.getElementById(found[1])) return;
+    const answer = document.createElement("template");
+    answer.innerHTML = detail.serverResponse;
+    const copy = answer.content.getElementById(found[1]);
+    if (copy) copy.remove();
+    detail.serverResponse = answer.innerHTML; // the emptied box and the toast still swap in
   });
 })();

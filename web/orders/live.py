@@ -17,10 +17,11 @@ from sqlalchemy import Connection, func, select
 from web import owner
 from web.models import order_messages, users
 from web.orders import messages, service
-from web.problems import InvalidInput
+from web.problems import InvalidInput, NotFound
 from web.unit import Visit
 
 FINAL = ("delivered", "cancelled")
+Side = messages.Side
 CURSOR = re.compile(r"(\d{1,18})-(\d{1,18})")
 
 
@@ -75,13 +76,14 @@ def is_staff(v: Visit) -> bool:
     return user is not None and bool(v.conn.execute(select(users.c.is_staff).where(users.c.id == user)).scalar())
 
 
-def follow(v: Visit, number: str, since: Cursor) -> Follow:
-    """The order as this session may follow it, and what changed after `since`; NotFound for an
-    order it may not see (alike for one that does not exist), which also ends a stream whose
-    session has logged out."""
-    staff = is_staff(v)
-    audience: messages.Side = "staff" if staff else "shopper"
-    order = service.by_number(v.conn, number) if staff else service.visible(v, number)
+def follow(v: Visit, number: str, since: Cursor, audience: Side = "shopper") -> Follow:
+    """The order as this session may follow it from the `audience`'s page (the shopper's order
+    page, or the staff's, for staff only), and what changed after `since`; NotFound for an order it
+    may not see there (alike for one that does not exist), which also ends a stream whose session
+    has logged out."""
+    if audience == "staff" and not is_staff(v):
+        raise NotFound("There is no order with that number.")
+    order = service.by_number(v.conn, number) if audience == "staff" else service.visible(v, number)
     new = tuple(messages.since(v.conn, order.id, since.message))
     if any(message.author != audience for message in new):
         messages.mark_read(v, order.id, audience, new[-1].id)  # shown on the open page: read

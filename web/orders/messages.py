@@ -116,12 +116,17 @@ def display_name(conn: Connection, user_id: int | None) -> str:
 
 def post(v: Visit, order: Order, author: Side, text: str, counters: SessionStore) -> Message:
     """Add a message to the order's thread as `author` (for staff, with their display name as it is
-    now), counted against the session's pace in `counters`; the author's side has then seen the
-    thread up to it. The order's live streams are told after commit. InvalidInput for text that is
-    not a message, TooManyAttempts past the pace; nothing is written then."""
+    now), counted against the session's pace in `counters`. The order's live streams are told after
+    commit. InvalidInput for text that is not a message, TooManyAttempts past the pace; nothing is
+    written then. Writing is not reading: the author's read mark stays (their own messages never
+    count as unread to them), so a reply by script leaves the other side's messages unread.
+
+    The order's row is locked before the message gets its id, so two posts to one thread commit in
+    the order of their ids, and a stream that has sent message N never misses a lower one."""
     with v.writing():
         keep_pace(v, counters)
         body = checked_text(text)
+        v.conn.execute(select(orders.c.id).where(orders.c.id == order.id).with_for_update())
         user_id = owner.resolve_owner(v).user_id
         name = display_name(v.conn, user_id) if author == "staff" else ""
         message_id = v.conn.execute(
@@ -129,7 +134,6 @@ def post(v: Visit, order: Order, author: Side, text: str, counters: SessionStore
             .values(order_id=order.id, author=author, author_user_id=user_id, author_name=name, body=body, at=v.now)
             .returning(order_messages.c.id)
         ).scalar_one()
-        mark_read(v, order.id, author, message_id)
         counters.throttle_hit(v.conn, [pace_key(v)], PACE_WINDOW_SECONDS)
         v.order_changed(order.number)
     return Message(message_id, order.id, author, name, body, v.now)
