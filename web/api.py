@@ -7,12 +7,13 @@ CORS preflight, which we never grant) and, when an Origin is sent, our own origi
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath
 
-from web import forms
+from web import forms, text
 from web.cart import service as cart
 from web.cart.store import CartView, read_cart
 from web.catalog import service as catalog
@@ -22,6 +23,12 @@ from web.problems import InvalidInput, UnsupportedMediaType
 from web.sessions import short_hash
 from web.unit import Visit
 from web.visit import JSON_CALL, check_origin, shop_of, visit
+
+MAX_DEPTH = 32
+# A JSON string (one left open runs to the end, so the scan stays linear) or a bracket.
+JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
+OPENING = {b"[", b"{"}
+CLOSING = {b"]", b"}"}
 
 
 def item_json(line: Any) -> dict[str, Any]:
@@ -51,14 +58,55 @@ def require_json(request: Request) -> None:
 
 
 async def json_object(request: Request) -> dict[str, Any]:
+    """The JSON object a call sends: refused (400) when it is not one, nests deeper than
+    MAX_DEPTH, or holds text no database can store (see storable())."""
     require_json(request)
+    raw = await request.body()
+    if too_deep(raw):
+        raise InvalidInput(f"The body nests arrays and objects more than {MAX_DEPTH} deep.")
     try:
-        body = json.loads(await request.body())
+        body = json.loads(raw)
     except (ValueError, UnicodeDecodeError):
         raise InvalidInput("The body is not valid JSON.") from None
     if not isinstance(body, dict):
         raise InvalidInput("The body must be a JSON object.")
+    storable(body, None)
     return body
+
+
+def too_deep(raw: bytes) -> bool:
+    """Whether a JSON text nests arrays and objects deeper than MAX_DEPTH (brackets in strings aside).
+
+    Checked before parsing: json.loads recurses once a level, so a body a thousand deep would end in
+    a RecursionError (a 500). Any body of ours has a few brackets, and is let through by the count.
+    """
+    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    for token in JSON_TOKENS.findall(raw):
+        if token in OPENING:
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif token in CLOSING:
+            depth -= 1
+    return False
+
+
+def storable(value: Any, field: str | None) -> None:
+    """InvalidInput naming the field when any text in `value` holds a lone surrogate, which JSON's
+    "\\ud800" escapes can send and UTF-8 (so the database, and the answer) cannot hold."""
+    if isinstance(value, str):
+        if not text.storable(value):
+            raise InvalidInput(f"{field} contains characters that cannot be stored.", field=field)
+    elif isinstance(value, dict):
+        for name, item in value.items():
+            if not text.storable(name):
+                raise InvalidInput("The body has a field name that cannot be stored.", field=field)
+            storable(item, name)
+    elif isinstance(value, list):
+        for item in value:
+            storable(item, field)
 
 
 def whole(body: dict[str, Any], name: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:

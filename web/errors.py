@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import logging
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from litestar import Request, Response
 from litestar.enums import MediaType
@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from web.db import DatabaseUnavailable
 from web.forms import safe_next
 from web.headers import header
-from web.pages import current_path, html, is_htmx, renderer
+from web.pages import current_path, go_to, html, is_htmx, renderer, split_url
 from web.problems import LoginRequired, Problem
 
 log = logging.getLogger("storefront")
@@ -79,8 +79,8 @@ def return_address(request: Request[Any, Any, Any]) -> str:
     plain form the page it was sent from when that is ours."""
     if is_htmx(request) or request.method in ("GET", "HEAD"):
         return safe_next(current_path(request))
-    referer = urlsplit(header(request, "referer") or "")
-    if referer.netloc and referer.netloc != header(request, "host"):
+    referer = split_url(header(request, "referer") or "")
+    if referer is None or (referer.netloc and referer.netloc != header(request, "host")):
         return "/"
     return safe_next(referer.path + (f"?{referer.query}" if referer.query else ""))
 
@@ -90,10 +90,7 @@ def login_required_handler(request: Request[Any, Any, Any], error: LoginRequired
     the target); /api answers 401."""
     if is_api(request):
         return problem_handler(request, error)
-    location = f"/login?next={quote(return_address(request), safe='/')}"
-    if is_htmx(request):
-        return html("", headers={"HX-Redirect": location})
-    return Response("", status_code=303, headers={"Location": location}, media_type=MediaType.HTML)
+    return go_to(request, f"/login?next={quote(return_address(request), safe='/')}")
 
 
 def problem_handler(request: Request[Any, Any, Any], error: Problem) -> Response[Any]:

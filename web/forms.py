@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import re
 from typing import Annotated, Any, cast
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote
 
 from litestar import Request
 from litestar.exceptions import ClientException
 from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import PathParameter
 
+from web import text
 from web.headers import header, media_type
 from web.problems import InvalidInput
 
@@ -23,6 +24,10 @@ PathId = Annotated[int, PathParameter(ge=1, le=MAX_ID)]
 
 
 URLENCODED = "application/x-www-form-urlencoded"
+# What a redirect target keeps as it is: RFC 3986's reserved characters, and "%" (a target is a
+# URL already, its escapes stay); letters, digits and "-._~" always stay. All else is escaped.
+URL_CHARACTERS = "/?#[]@!$&'()*+,;=:%"
+MAX_TARGET = 2000
 
 # Litestar's form and query multidicts, or Fields; only their getall(key, default) is used.
 MultiDict = Any
@@ -45,9 +50,20 @@ async def read(request: Request) -> MultiDict:
     the way Litestar does it (read as Latin-1, percent-escapes decoded as UTF-8) without the general
     machinery around it, which costs more than the parsing (bench/README.md). Anything else
     (multipart) is Litestar's.
+
+    Bytes that are not UTF-8 arrive as U+FFFD in a url-encoded field (as from Litestar); in a
+    multipart field Litestar decodes strictly, in the charset a part names (any Python codec, one
+    that can make lone surrogates too), so such a field is refused here rather than a 500.
     """
     if media_type(request) != URLENCODED:
-        return await request.form()
+        try:
+            form = await request.form()
+        except (UnicodeDecodeError, LookupError):
+            raise InvalidInput("The form could not be read: send its text as UTF-8.") from None
+        for name, value in form.multi_items():
+            if isinstance(value, str) and not text.storable(value):
+                raise InvalidInput(f"The {name} contains characters that cannot be stored.", field=name)
+        return form
     body = await read_body(request, request.route_handler.resolve_request_max_body_size() or math.inf)
     return Fields(parse_qsl(body.decode("latin-1"), keep_blank_values=True))
 
@@ -90,10 +106,10 @@ def one(form: MultiDict, name: str, *, required: bool = True, label: str | None 
 
 def whole_number(raw: str, *, name: str, label: str, minimum: int, maximum: int) -> int:
     """A plain ASCII whole number within bounds: no signs, decimals, exponents or other scripts' digits."""
-    text = raw.strip()
-    if not DIGITS.fullmatch(text):
+    typed = raw.strip()
+    if not DIGITS.fullmatch(typed):
         raise InvalidInput(f"The {label} must be a whole number from {minimum} to {maximum}.", field=name)
-    value = int(text)
+    value = int(typed)
     if not minimum <= value <= maximum:
         raise InvalidInput(f"The {label} must be a whole number from {minimum} to {maximum}.", field=name)
     return value
@@ -112,12 +128,15 @@ def identifier(form: MultiDict, name: str, label: str) -> int:
 
 
 def safe_next(target: str | None, fallback: str = "/") -> str:
-    """A same-site relative path to return to, or the fallback: never an open redirect."""
-    if not target or len(target) > 2000 or not target.startswith("/") or target.startswith("//"):
+    """A same-site path to go to, as a Location header can carry it, or the fallback.
+
+    Never an open redirect: a path from the root ("/..."), not "//host" nor "/\\host" (which
+    browsers read as another site), with no control characters (browsers drop tabs and line breaks,
+    so "/\\t/host" is "//host"). Non-ASCII and spaces are percent-encoded and escapes already there
+    are kept, so the answer is ASCII and safe_next(safe_next(x)) == safe_next(x). Total: it never
+    raises, whatever the text, so a redirect worked out after the unit of work committed cannot fail.
+    """
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target or not text.plain(target):
         return fallback
-    if "\\" in target or any(ord(ch) < 32 for ch in target):
-        return fallback
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return fallback
-    return target
+    location = quote(target, safe=URL_CHARACTERS)
+    return location if len(location) <= MAX_TARGET else fallback

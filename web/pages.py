@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import SplitResult, quote, urlsplit
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
 from litestar import Litestar, Request, Response
@@ -133,11 +133,19 @@ def is_htmx(request: Request) -> bool:
     return header(request, "hx-request") == "true" and header(request, "hx-history-restore-request") != "true"
 
 
+def split_url(url: str) -> SplitResult | None:
+    """A URL's parts, or None for text that is not a URL ("http://[" makes urlsplit() raise)."""
+    try:
+        return urlsplit(url)
+    except ValueError:
+        return None
+
+
 def current_path(request: Request) -> str:
-    """Where an htmx request's page is (HX-Current-URL), else this request's own path."""
+    """Where an htmx request's page is (HX-Current-URL, when it is a URL), else this request's own path."""
     current = header(request, "hx-current-url")
-    if current:
-        parts = urlsplit(current)
+    parts = split_url(current) if current else None
+    if parts is not None:
         return parts.path + (f"?{parts.query}" if parts.query else "")
     return request.url.path + (f"?{request.url.query}" if request.url.query else "")
 
@@ -190,6 +198,15 @@ def fragments(*parts: str) -> Response[str]:
 
 
 def redirect_back(request: Request, target: str | None, fallback: str = "/") -> Response[str]:
-    """PRG for forms without JavaScript: 303 back to where the shopper was."""
+    """PRG for forms without JavaScript: 303 back to where the shopper was. The target goes
+    through safe_next(), which cannot fail, so neither can this after a commit."""
     location = safe_next(target, fallback)
     return Response("", status_code=303, headers={"Location": location}, media_type=MediaType.HTML)
+
+
+def go_to(request: Request, target: str, fallback: str = "/") -> Response[str]:
+    """Send the browser to another page: htmx by HX-Redirect (a 303 would swap that page into the
+    target), anything else by redirect_back(). Through safe_next() either way."""
+    if is_htmx(request):
+        return html("", headers={"HX-Redirect": safe_next(target, fallback)})
+    return redirect_back(request, target, fallback)

@@ -27,7 +27,7 @@ async def change_cart(request: Request, change: Callable[[Visit, forms.MultiDict
     transaction, so what the shopper sees is what was stored.
     """
     form = await forms.read(request)
-    next_path = forms.one(form, "next", required=False)
+    next_path = forms.safe_next(forms.one(form, "next", required=False), CART_PATH)
 
     def work(v: Visit) -> dict[str, Any]:
         message = change(v, form)
@@ -38,7 +38,7 @@ async def change_cart(request: Request, change: Callable[[Visit, forms.MultiDict
 
     context = await visit(request, work, write=True, csrf=form_token(request, form))
     if not is_htmx(request):
-        return redirect_back(request, next_path, CART_PATH)
+        return redirect_back(request, next_path)
     return answer(request, context, message=context["message"])
 
 
@@ -67,7 +67,7 @@ async def add_item(request: Request) -> Response[str]:
     assert product_slug is not None
     variant_id = forms.identifier(form, "variant_id", "option")
     quantity = forms.quantity(form, shop.settings.max_line_quantity)
-    next_path = forms.one(form, "next", required=False)
+    next_path = forms.safe_next(forms.one(form, "next", required=False), CART_PATH)
 
     def work(v: Visit) -> dict[str, Any]:
         result = cart.add_to_cart(v, variant_id, quantity, product_slug)
@@ -79,7 +79,7 @@ async def add_item(request: Request) -> Response[str]:
 
     context = await visit(request, work, write=True, csrf=form_token(request, form))
     if not is_htmx(request):
-        return redirect_back(request, next_path, CART_PATH)
+        return redirect_back(request, next_path)
     return answer(request, context, message=context["message"])
 
 

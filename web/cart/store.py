@@ -28,6 +28,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.sql.elements import ColumnClause
 
+from web import text
 from web.db import Prepared, dialect_insert, least
 from web.locality.rules import Destination, deliverable_to
 from web.models import cart_lines, carts, products, variants
@@ -292,10 +293,9 @@ def add(
     if row is None or not row.active:
         raise NotFound("That product is not available.")
     if product_slug is not None and row.slug != product_slug.lower():
-        known = conn.execute(
-            select(products.c.id).where(products.c.slug == product_slug.lower(), products.c.active)
-        ).first()
-        if known is None:
+        named = select(products.c.id).where(products.c.slug == product_slug.lower(), products.c.active)
+        # A slug with a control character names no product (and PostgreSQL refuses NUL in a query).
+        if not text.plain(product_slug) or conn.execute(named).first() is None:
             raise NotFound("That product is not available.")
         raise InvalidInput("That option does not belong to this product.", field="variant_id")
     if not row.cart_exists:

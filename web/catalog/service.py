@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, func, select
 
+from web import text
 from web.models import categories, products, variants
 from web.problems import InvalidInput, NotFound
 
@@ -113,6 +114,7 @@ def list_products(conn: Connection, category_slug: str | None, page: int, page_s
 
 
 def category(conn: Connection, slug: str) -> Category:
+    text.check(slug, "category", "category")
     row = conn.execute(select(categories.c.slug, categories.c.name).where(categories.c.slug == slug)).first()
     if row is None:
         raise NotFound(f"There is no category called “{slug}”.")
@@ -120,6 +122,8 @@ def category(conn: Connection, slug: str) -> Category:
 
 
 def product_page(conn: Connection, slug: str) -> ProductPage:
+    if not text.plain(slug):  # names no product, and PostgreSQL refuses NUL in a query with an error
+        raise NotFound("That product does not exist or is no longer sold.")
     rows = conn.execute(
         select(
             products.c.id,
@@ -160,6 +164,8 @@ def resolve_variant(conn: Connection, product_slug: str, variant_id: int | None)
     The product's first variant in stock (else its first) when none is given, as on the product
     page; a variant of another product is refused.
     """
+    if not text.plain(product_slug):  # names no product (and is not echoed), as in product_page()
+        raise NotFound("There is no product with that id.")
     product = conn.execute(
         select(products.c.id, products.c.name).where(products.c.slug == product_slug.lower(), products.c.active)
     ).first()

@@ -18,7 +18,7 @@ from web.checkout import service as checkout
 from web.fragments import DELIVER_TO
 from web.locality import service as locality
 from web.orders import service as orders
-from web.pages import html, is_htmx, layout, page, redirect_back, renderer
+from web.pages import go_to, html, is_htmx, layout, page, redirect_back, renderer
 from web.problems import InvalidInput, NotDeliverable, Problem
 from web.unit import Visit
 from web.visit import form_token, shop_of, visit
@@ -146,9 +146,7 @@ async def gone_back(request: Request, gone: Gone) -> Response[str]:
         v.session.flash(gone.message, "info")
 
     await visit(request, note)
-    if is_htmx(request):
-        return html("", headers={"HX-Redirect": gone.to})
-    return redirect_back(request, gone.to)
+    return go_to(request, gone.to)
 
 
 @get("/checkout", name="checkout.contact")
@@ -255,10 +253,7 @@ async def place(request: Request) -> Response[str]:
         return await gone_back(request, gone)
     if not result.replayed:
         shop_of(request).mail_written()
-    location = f"/orders/{result.order.number}"
-    if is_htmx(request):
-        return html("", headers={"HX-Redirect": location})
-    return redirect_back(request, location)
+    return go_to(request, f"/orders/{result.order.number}")
 
 
 def found_again(v: Visit, sent_key: str | None) -> orders.Order:

@@ -11,13 +11,12 @@ placing with a key this session was never given is refused.
 from __future__ import annotations
 
 import secrets
-import unicodedata
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, insert, select
 
-from web import owner
+from web import owner, text
 from web.accounts.service import normalise_email
 from web.locality import service as locality
 from web.models import addresses
@@ -41,32 +40,25 @@ class UnknownCheckoutKey(InvalidInput):
     """A review form whose key this session never issued: tampered with, or from another session."""
 
 
-def printable(text: str) -> bool:
-    """No control characters (line breaks, NUL...) and no lone surrogates."""
-    return not any(unicodedata.category(ch) in ("Cc", "Cs") for ch in text)
-
-
 def clean(raw: str | None, name: str, *, required: bool = True) -> str:
     """One line of text as typed, trimmed: refused when missing (if required), too long, or holding
     control characters; markup is kept as text and escaped wherever it is shown."""
     label, limit = FIELDS[name]
-    text = (raw or "").strip()
-    if not printable(text):
+    if not text.plain(raw or ""):
         raise InvalidInput(f"The {label} contains characters that cannot be printed on a parcel.", field=name)
-    if not text:
+    line = (raw or "").strip()
+    if not line:
         if required:
             raise InvalidInput(f"Please give the {label}.", field=name)
         return ""
-    if len(text) > limit:
+    if len(line) > limit:
         raise InvalidInput(f"The {label} can be at most {limit} characters.", field=name)
-    return text
+    return line
 
 
 def check_contact(conn: Connection, values: dict[str, str]) -> tuple[str, Address, locality.Place]:
     """Email and delivery address from the form, each checked; the place they decide."""
     email = normalise_email(values.get("email"))
-    if not printable(email):
-        raise InvalidInput("Please enter a valid email address, like name@example.com.", field="email")
     name = clean(values.get("name"), "name")
     line1 = clean(values.get("line1"), "line1")
     line2 = clean(values.get("line2"), "line2", required=False)

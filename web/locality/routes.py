@@ -77,7 +77,7 @@ def change_message(place: locality.Place, view: CartView) -> tuple[str, str]:
 @post("/deliver-to", name="locality.set")
 async def set_deliver_to(request: Request) -> Response[str]:
     form = await forms.read(request)
-    next_path = forms.one(form, "next", required=False)
+    next_path = forms.safe_next(forms.one(form, "next", required=False))
     raw = {
         "country": forms.one(form, "country", required=False) or "",
         "postcode": forms.one(form, "postcode", required=False) or "",
@@ -101,7 +101,7 @@ async def set_deliver_to(request: Request) -> Response[str]:
     try:
         context = await visit(request, work, write=True, csrf=form_token(request, form))
     except (InvalidInput, locality.NotServed) as error:
-        return await refuse(request, values, error, next_path or "/")
+        return await refuse(request, values, error, next_path)
     if not is_htmx(request):
         return redirect_back(request, next_path)
     return answer(request, context, message=context["message"], changed=LOCALITY)

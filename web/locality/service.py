@@ -14,7 +14,7 @@ from datetime import date, timedelta
 
 from sqlalchemy import Connection, Integer, bindparam, select, update
 
-from web import owner
+from web import owner, text
 from web.locality.rules import Destination, deliverable_to
 from web.models import delivery_methods, products, shipping_zones, users, zone_countries
 from web.problems import InvalidInput, Problem
@@ -127,7 +127,7 @@ def for_product(conn: Connection, product_id: int, place: Place | None) -> Produ
 
 
 def check_country(raw: str | None) -> str:
-    country = (raw or "").strip().upper()
+    country = text.check(raw or "", "country", "country").strip().upper()
     if not COUNTRY.fullmatch(country):
         raise InvalidInput("Choose a country (its two-letter code, such as DE).", field="country")
     return country
@@ -135,7 +135,7 @@ def check_country(raw: str | None) -> str:
 
 def check_postcode(country: str, raw: str | None) -> str:
     """The postcode in its usual form (upper case, single spaces), or a field message saying what is expected."""
-    postcode = " ".join((raw or "").upper().split())
+    postcode = " ".join(text.check(raw or "", "postcode", "postcode").upper().split())
     if not postcode:
         raise InvalidInput("Please give the postcode.", field="postcode")
     expected = POSTCODES.get(country)

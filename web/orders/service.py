@@ -21,7 +21,7 @@ from typing import Any
 from sqlalchemy import Connection, case, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
-from web import mail, owner
+from web import faults, mail, owner
 from web.cart import service as cart
 from web.cart.store import CartView, Line
 from web.db import dialect_insert
@@ -341,6 +341,7 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
             [Event(event_id, None, "placed", "shopper", v.now)],
         )
         mail.enqueue_confirmation(v.conn, order, v.now, v.settings)
+        faults.pause_point(v.settings, "placement")
         owner.remember_order(v, order.number)
         v.metrics.orders_placed.inc()
         return Placed(order, replayed=False)
@@ -492,7 +493,12 @@ def order_of(row: Any, lines: list[OrderLine], events: list[Event]) -> Order:
 
 
 def order_row(conn: Connection, number: str) -> Any:
-    return conn.execute(select(orders).where(orders.c.number == number.strip().upper())).first()
+    """The order's row, or None; text that cannot be a number (NUL, say, which PostgreSQL refuses
+    with an error) is not looked up."""
+    wanted = number.strip().upper()
+    if not looks_like_number(wanted):
+        return None
+    return conn.execute(select(orders).where(orders.c.number == wanted)).first()
 
 
 def by_number(conn: Connection, number: str) -> Order:
@@ -570,10 +576,8 @@ def cancel_by_shopper(v: Visit, number: str) -> Order:
 
 def lookup(v: Visit, number: str, email: str) -> Order | None:
     """The order with this number and email, then remembered in this session (a guest's way back to it)."""
-    row = v.conn.execute(
-        select(orders).where(orders.c.number == number.strip().upper(), orders.c.email == email)
-    ).first()
-    if row is None:
+    row = order_row(v.conn, number)
+    if row is None or row.email != email:
         return None
     owner.remember_order(v, row.number)
     return with_details(v.conn, row)

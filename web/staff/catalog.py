@@ -19,6 +19,7 @@ from typing import Any
 
 from sqlalchemy import Connection, exists, func, or_, select, update
 
+from web import text
 from web.models import audit, products, variants
 from web.money import money
 from web.problems import EditConflict, InvalidInput, NotFound
@@ -88,7 +89,7 @@ class ProductFilter:
 
     @classmethod
     def parse(cls, search: str | None, page: int) -> ProductFilter:
-        return cls((search or "").strip()[:200], page)
+        return cls(text.check(search or "", "q", "search").strip()[:200], page)
 
 
 @dataclass(frozen=True)
@@ -108,7 +109,7 @@ class VariantEdit:
 
 def parse_price(raw: str | None) -> int:
     """A price as staff type it (59, 59.5, 59.50 or 59,50) in cents, from 0 to MAX_PRICE_CENTS."""
-    found = PRICE.fullmatch((raw or "").strip())
+    found = PRICE.fullmatch(text.check(raw or "", "price", "price").strip())
     limit = f"{MAX_PRICE_CENTS // 100:,}.00"
     if found is None:
         raise InvalidInput(
@@ -123,19 +124,19 @@ def parse_price(raw: str | None) -> int:
 
 def parse_stock(raw: str | None, name: str = "stock") -> int:
     """A stock count from 0 to MAX_STOCK: never below zero."""
-    text = (raw or "").strip()
-    if text.startswith("-") and WHOLE.fullmatch(text[1:]):
+    typed = text.check(raw or "", name, "stock").strip()
+    if typed.startswith("-") and WHOLE.fullmatch(typed[1:]):
         raise InvalidInput("Stock cannot be below zero.", field=name)
-    if not WHOLE.fullmatch(text) or int(text) > MAX_STOCK:
+    if not WHOLE.fullmatch(typed) or int(typed) > MAX_STOCK:
         raise InvalidInput(f"The stock must be a whole number from 0 to {MAX_STOCK:,}.", field=name)
-    return int(text)
+    return int(typed)
 
 
 def parse_version(raw: str | None) -> int:
-    text = (raw or "").strip()
-    if not WHOLE.fullmatch(text) or not 1 <= int(text) <= MAX_VERSION:
+    typed = (raw or "").strip()
+    if not WHOLE.fullmatch(typed) or not 1 <= int(typed) <= MAX_VERSION:
         raise InvalidInput("This form is missing the version it was opened at. Reload the page.", field="version")
-    return int(text)
+    return int(typed)
 
 
 def edit_from_form(price: str | None, stock: str | None, stock_seen: str | None, version: str | None) -> VariantEdit:
@@ -212,6 +213,8 @@ def find_products(v: Visit, wanted: ProductFilter) -> tuple[list[StaffProduct], 
 
 def product(v: Visit, slug: str) -> StaffProduct:
     """Any product by its slug, sold or not: staff see them all."""
+    if not text.plain(slug):  # names no product, and PostgreSQL refuses NUL in a query with an error
+        raise NotFound("There is no product with that id.")
     row = v.conn.execute(select(*PRODUCT_COLUMNS).where(products.c.slug == slug.lower())).first()
     if row is None:
         raise NotFound(f"There is no product “{slug}”.")

@@ -11,7 +11,7 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
-from web import forms
+from web import forms, text
 from web.api import json_object
 from web.guards import requires_staff, staff_of
 from web.orders import live, messages
@@ -37,8 +37,8 @@ def order_filter(request: Request) -> staff.OrderFilter:
 
 
 @get("/staff", name="staff.home")
-async def home() -> Response[str]:
-    return Response("", status_code=303, headers={"Location": "/staff/orders"})
+async def home(request: Request) -> Response[str]:
+    return redirect_back(request, "/staff/orders")
 
 
 @get("/staff/orders", name="staff.orders")
@@ -123,8 +123,8 @@ async def change_status(request: Request, number: FromPath[str]) -> Response[str
 
 @get("/staff/audit", name="staff.audit")
 async def audit_page(request: Request) -> Response[str]:
-    subject = (request.query_params.get("subject") or "")[:40]
-    product = (request.query_params.get("product") or "")[:80]
+    subject = text.check(request.query_params.get("subject") or "", "subject", "subject")[:40]
+    product = text.check(request.query_params.get("product") or "", "product", "product")[:80]
 
     def work(v: Visit) -> dict[str, Any]:
         staff_of(v)
