@@ -10,6 +10,7 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 from sqlalchemy import Connection
@@ -121,6 +122,8 @@ def serve(settings: Settings, workers: int) -> None:
     """Serve with uvicorn after checking the database, so a missing migration is one clear line."""
     import uvicorn
 
+    from web.serving import LimitedHttpToolsProtocol
+
     with database(settings) as db:
         check_migrated(db)
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -140,6 +143,15 @@ def serve(settings: Settings, workers: int) -> None:
         proxy_headers=False,  # TRUSTED_PROXIES decides, in web/ops.py
         # Live streams end on SIGTERM (web/streams.py); anything still open after this is cut.
         timeout_graceful_shutdown=10,
+        # uvicorn makes each connection's protocol by calling `http` (a class, or this partial, which
+        # pickles to the worker processes); it adds the header size and time limits (web/serving.py).
+        http=partial(  # type: ignore[arg-type]
+            LimitedHttpToolsProtocol,
+            max_header_bytes=settings.max_header_bytes,
+            header_timeout=settings.header_timeout_seconds,
+        ),
+        timeout_keep_alive=settings.keep_alive_seconds,
+        limit_concurrency=settings.max_concurrency,  # past it, a clean 503 (open live streams count)
     )
 
 
