@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -112,7 +113,7 @@ def make_plan(args: argparse.Namespace, wrk: str, tmp: Path) -> Plan:
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "PYTHONUNBUFFERED": "1"}
     env["OUTBOX_DIR"] = str(tmp / "outbox")  # the confirmation mail of every order placed, as .eml files
     if args.production:
-        env.update(APP_ENV="production", COOKIE_SECURE="true", DEBUG="false")
+        env.update(APP_ENV="production", COOKIE_SECURE="true", DEBUG="false", SECRET_KEY=secrets.token_urlsafe(32))
     return Plan(
         args,
         wrk,

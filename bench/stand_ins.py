@@ -243,7 +243,12 @@ def open_shop(tmp: Path, loop: asyncio.AbstractEventLoop, null: TextIO) -> Shop:
     from web.app import create_app
     from web.settings import Settings
 
-    settings = Settings(app_env="production", cookie_secure=True, database_url=f"sqlite:///{tmp / 'shop.db'}")
+    settings = Settings(
+        app_env="production",
+        cookie_secure=True,
+        database_url=f"sqlite:///{tmp / 'shop.db'}",
+        secret_key=secrets.token_urlsafe(32),
+    )
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         migrate(settings)
     app = create_app(settings)

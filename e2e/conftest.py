@@ -23,6 +23,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, BrowserContext, ConsoleMessage, Error, Page, Playwright, sync_playwright
 
+from e2e import shop
+
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = ROOT / ".venv" / "bin" / "python"
 CHROMIUM = Path("/usr/bin/chromium")
@@ -124,6 +126,7 @@ def server(server_dir: Path, request: pytest.FixtureRequest) -> Iterator[str]:
             [str(PYTHON), "-m", "web", "serve"], cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
         )
     base_url = f"http://127.0.0.1:{port}"
+    shop.OUTBOX_DIR = server_dir / "outbox"  # where shop.register() reads the confirmation links
     try:
         wait_until_up(base_url, process, log)
         yield base_url

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from email import message_from_bytes
+from email.policy import default
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from playwright.sync_api import APIRequestContext, BrowserContext, Locator, Page, expect
@@ -86,7 +90,10 @@ def api_quantities(request: APIRequestContext) -> dict[str, int]:
 
 # Accounts: registering, logging in and out as a shopper does it, through the forms.
 
-ACCOUNT_READY = "Your account is ready: log in with your email and password."
+ACCOUNT_READY = "Your email address is confirmed and your account is ready: log in to use it."
+# The server's outbox folder (set by conftest's server fixture) and the account links in its mail.
+OUTBOX_DIR = Path("var/outbox")
+MAILED_LINK = re.compile(r"https?://[^/\s]+(/account/(?:confirm|reset)\?token=[A-Za-z0-9_-]+)")
 WRONG_CREDENTIALS = "That email and password do not match an account. Check them and try again."
 LOGGED_OUT = "You have been logged out. Your cart is kept in your account."
 
@@ -121,17 +128,40 @@ def session_cookie(context: BrowserContext) -> str:
 
 
 def register(page: Page, email: str, password: str, name: str = "") -> None:
-    """Create an account with the /register form; it does not log in, it sends the shopper to /login."""
+    """Create an account with the /register form and confirm it with the link the shop mails (read
+    from the server's outbox folder); it does not log in: it ends on /login, the email filled in."""
     page.goto("/register")
     form = page.locator("#accounts-register form")
     form.get_by_label("Email").fill(email)
     form.get_by_label("Your name").fill(name)
     form.get_by_label("Password").fill(password)
     form.get_by_role("button", name="Create account").click()
+    expect(page).to_have_url(re.compile(r"/account/check-email$"))
+    expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
+    page.goto(mailed_link(email))
+    page.get_by_role("button", name="Confirm my address").click()
     expect(page).to_have_url(re.compile(r"/login$"))
     expect(flashes(page)).to_have_text([ACCOUNT_READY])
     expect(login_form(page).get_by_label("Email")).to_have_value(email)
     expect(user_nav(page).get_by_role("link", name="Log in")).to_be_visible()
+
+
+def mailed_link(email: str, timeout: float = 10.0) -> str:
+    """The path of the newest account link mailed to `email`: the server's mail sender writes each
+    message as an .eml file in OUTBOX_DIR shortly after the request that wrote it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = []
+        for path in OUTBOX_DIR.glob("*.eml"):
+            mail = message_from_bytes(path.read_bytes(), policy=default)
+            link = MAILED_LINK.search(str(mail.get_body(("plain",)).get_content()))  # type: ignore[union-attr]
+            if mail["To"] == email and link:
+                found.append((path.stat().st_mtime_ns, link.group(1)))
+        if found:
+            return max(found)[1]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"no account link was mailed to {email} within {timeout} s")
+        time.sleep(0.1)
 
 
 def submit_login(page: Page, email: str, password: str) -> None:

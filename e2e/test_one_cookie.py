@@ -8,7 +8,8 @@ from playwright.sync_api import BrowserContext, Cookie, Page, expect
 
 from e2e.shop import add_button, badge_count, cart_contents, close_drawer_with_escape, quantity_input
 
-SESSION_ID = re.compile(r"[A-Za-z0-9_-]{43,}")  # 256 random bits, URL-safe base64
+# A first visit's ID (random, the masked minute it was minted, our MAC), or a rotated one (256 random bits).
+SESSION_ID = re.compile(r"[A-Za-z0-9_-]{32}\.[0-9a-f]{8}\.[A-Za-z0-9_-]{22}|[A-Za-z0-9_-]{43}")
 
 
 def the_one_cookie(context: BrowserContext) -> Cookie:

@@ -43,6 +43,7 @@ TABLES = [
     "carts",
     "sessions",
     "throttles",
+    "account_tokens",
     "users",
     "product_zones",
     "delivery_methods",
@@ -283,12 +284,36 @@ def other_shopper(app: Litestar) -> Iterator[Shopper]:
 PASSWORD = "a long enough passphrase"
 
 
+# A CSRF token or link token in a page, to compare pages that differ only by them.
+TOKEN_FIELD = re.compile(r"[A-Za-z0-9_-]{43}")
+MAILED_LINK = re.compile(r"https?://\S+/account/(?:confirm|reset)\?token=([A-Za-z0-9_-]+)")
+
+
+def mailed_token(app: Litestar, email: str) -> str:
+    """The token of the last account link mailed to `email` (read from the outbox)."""
+    bodies = sql(app, "SELECT body FROM outbox WHERE recipient = :to ORDER BY id DESC", to=email.strip().lower())
+    found = MAILED_LINK.search(bodies[0][0]) if bodies else None
+    assert found is not None, f"no account link was mailed to {email}"
+    return found.group(1)
+
+
+def confirm(shopper: Shopper, email: str) -> Any:
+    """Follow the confirmation link last mailed to `email`: its page, then its button."""
+    token = mailed_token(shopper.app, email)
+    assert shopper.visit(f"/account/confirm?token={token}").status_code == 200
+    return shopper.post("/account/confirm", {"token": token})
+
+
 def register(app: Litestar, email: str, password: str = PASSWORD, name: str = "") -> int:
-    """Create an account through the registration form of a throwaway client; returns the user id."""
+    """Create an account through the registration form of a throwaway client, and confirm it by the
+    mailed link; returns the user id."""
     with TestClient(app, base_url=BASE_URL) as client:
         shopper = Shopper(client)
         response = shopper.post("/register", {"email": email, "password": password, "display_name": name})
         assert response.status_code == 303, response.text
+        assert response.headers["location"] == "/account/check-email"
+        confirmed = confirm(shopper, email)
+        assert confirmed.status_code == 303 and confirmed.headers["location"] == "/login", confirmed.text
     return int(sql(app, "SELECT id FROM users WHERE email = :email", email=email.strip().lower())[0][0])
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 from litestar import Litestar
@@ -19,17 +18,17 @@ def cookie_names(response: object) -> list[str]:
     return sorted(h.split("=", 1)[0] for h in response.headers.get_list("set-cookie"))  # type: ignore[attr-defined]
 
 
-def test_register_normalises_the_email_and_asks_to_log_in(shopper: Shopper, app: Litestar) -> None:
+def test_register_normalises_the_email_and_asks_to_confirm_it(shopper: Shopper, app: Litestar) -> None:
     shopper.visit("/register")
     response = shopper.post("/register", {"email": "  Ada@Example.COM ", "password": PASSWORD, "display_name": "Ada"})
     assert response.status_code == 303
-    assert response.headers["location"] == "/login"
-    page = shopper.visit("/login")
-    assert "Your account is ready" in page.text
-    assert 'value="ada@example.com"' in page.text
-    row = sql(app, "SELECT email, display_name, password_hash FROM users")[0]
-    assert row[:2] == ("ada@example.com", "Ada")
+    assert response.headers["location"] == "/account/check-email"
+    page = shopper.visit("/account/check-email")
+    assert "We have sent a link to <strong>ada@example.com</strong>" in page.text
+    row = sql(app, "SELECT email, display_name, password_hash, confirmed_at FROM users")[0]
+    assert row[:2] == ("ada@example.com", "Ada") and row[3] is None
     assert row[2].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert sql(app, "SELECT recipient, subject FROM outbox") == [("ada@example.com", "Confirm your email address")]
 
 
 def test_registering_a_taken_email_looks_exactly_like_a_new_one(app: Litestar) -> None:
@@ -40,11 +39,20 @@ def test_registering_a_taken_email_looks_exactly_like_a_new_one(app: Litestar) -
             shopper = Shopper(client)
             shopper.visit("/register")
             response = shopper.post("/register", {"email": email, "password": "another fine passphrase"})
-            following = shopper.visit("/login")
+            following = shopper.visit(response.headers["location"])
             body = TOKEN.sub("TOKEN", following.text).replace(email, "EMAIL")
             outcomes.append((response.status_code, response.headers["location"], cookie_names(response), body))
     assert outcomes[0] == outcomes[1]
     assert sql(app, "SELECT count(*) FROM users") == [(2,)]
+    # Only the mail differs, and it goes to the address's owner; the taken account is unchanged.
+    mails = sql(app, "SELECT recipient, subject FROM outbox WHERE id > 1 ORDER BY id")
+    assert mails == [
+        ("taken@example.com", "Someone tried to register with your address"),
+        ("fresh@example.com", "Confirm your email address"),
+    ]
+    with TestClient(app, base_url=BASE_URL) as client:
+        assert login(Shopper(client), "taken@example.com", "another fine passphrase").status_code == 401
+        assert login(Shopper(client), "taken@example.com").status_code == 303
 
 
 @pytest.mark.parametrize(
@@ -97,6 +105,7 @@ def test_login_refuses_missing_or_malformed_fields(shopper: Shopper, form: dict[
 
 def test_login_rotates_the_session_and_the_old_id_is_dead(shopper: Shopper, app: Litestar) -> None:
     register(app, "rot@example.com")
+    shopper.add("test-1", 2)  # the guest's session is stored now
     shopper.visit("/login")
     old_cookie, old_token = shopper.session_cookie or "", shopper.csrf
     response = login(shopper, "rot@example.com", next_path="/cart")
@@ -111,10 +120,16 @@ def test_login_rotates_the_session_and_the_old_id_is_dead(shopper: Shopper, app:
     assert shopper.csrf != old_token
 
     with TestClient(app, base_url=BASE_URL) as replay:
+        # The old ID holds nothing any more: at most an empty guest session, which no form of the
+        # logged-in session accepts, and whose own posts never reach the user's cart.
         replay.cookies.set("session", old_cookie)
         assert replay.get("/api/auth/me").json() == {"user": None}
+        assert replay.get("/api/cart").json()["items"] == []
+        replay.post("/cart/clear", data={"csrf_token": old_token})
+        replay.cookies.set("session", new_cookie)
         refused = replay.post("/cart/clear", data={"csrf_token": old_token})
         assert refused.status_code == 403
+    assert [item["qty"] for item in shopper.cart()["items"]] == [2]
 
 
 def test_old_csrf_token_is_refused_after_login(shopper: Shopper, app: Litestar) -> None:
@@ -263,21 +278,6 @@ def test_json_login_failures(app: Litestar, client: TestClient[Litestar]) -> Non
         == 400
     )
     assert client.post("/api/auth/email-login", data={"email": "j@example.com"}).status_code == 415
-
-
-def test_throttle_counters_end_with_their_window(app: Litestar) -> None:
-    """The same on every store: the SQL store compares times, Redis lets the counter's TTL run out."""
-    store = app.state.shop.sessions
-    with app.state.shop.db.engine.begin() as conn:
-        store.throttle_hit(conn, ["login:test"], 1)
-        store.throttle_hit(conn, ["login:test"], 1)
-        assert store.throttle_wait(conn, {"login:test": 3}) == 0
-        assert store.throttle_wait(conn, {"login:test": 2}) == 1
-        time.sleep(1.1)
-        assert store.throttle_wait(conn, {"login:test": 2}) == 0
-        store.throttle_hit(conn, ["login:test"], 60)
-        store.throttle_clear(conn, "login:test")
-        assert store.throttle_wait(conn, {"login:test": 1}) == 0
 
 
 def test_login_page_sends_a_logged_in_shopper_on(app: Litestar, shopper: Shopper) -> None:

@@ -208,7 +208,9 @@ def test_debug_endpoints_in_development(client: TestClient[Litestar]) -> None:
 
 @pytest.fixture
 def production(settings: Settings) -> Iterator[TestClient[Litestar]]:
-    app = create_app(settings.with_overrides(app_env="production", cookie_secure=True, session_store_url=""))
+    app = create_app(
+        settings.with_overrides(app_env="production", cookie_secure=True, session_store_url="", secret_key="k" * 32)
+    )
     with TestClient(app, base_url=BASE_URL.replace("http:", "https:")) as client:
         yield client
     app.state.shop.db.dispose()

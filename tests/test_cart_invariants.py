@@ -61,6 +61,17 @@ def test_adding_more_than_stock_clamps_and_says_so(shopper: Shopper, app: Litest
     assert sql(app, "SELECT quantity FROM cart_lines") == [(1,)]
 
 
+def test_a_second_add_clamps_to_stock_in_its_own_answer_and_in_the_row(shopper: Shopper, app: Litestar) -> None:
+    """The add's ON CONFLICT branch clamps the sum to stock itself: the read-time clamp would hide
+    a missing one on the next read, but not in the add's own answer nor in the row until then."""
+    set_stock(app, "tea-tin", 3)
+    assert shopper.add("tea-tin", 2, htmx=True).status_code == 200
+    again = shopper.client.post("/api/cart", json={"productId": "tea-tin", "qty": 2})
+    assert again.status_code == 201, again.text
+    assert [item["qty"] for item in again.json()["items"]] == [3]
+    assert sql(app, "SELECT quantity FROM cart_lines") == [(3,)]
+
+
 def test_sold_out_variant_cannot_be_added(shopper: Shopper, app: Litestar) -> None:
     response = shopper.add("silk-scarf", 1)
     assert response.status_code == 409

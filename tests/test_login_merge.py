@@ -74,9 +74,12 @@ def test_replayed_login_never_merges_twice(app: Litestar, shopper: Shopper) -> N
     guest_cookie, guest_token = shopper.session_cookie or "", shopper.csrf
     assert login(shopper, "twice@example.com").status_code == 303
     with TestClient(app, base_url=BASE_URL) as replay:
+        # The guest's ID and token, replayed: the ID now names an empty session, so even a login
+        # with the right password finds no guest cart to merge again.
         replay.cookies.set("session", guest_cookie)
         form = {"email": "twice@example.com", "password": PASSWORD, "csrf_token": guest_token}
-        assert replay.post("/login", data=form, follow_redirects=False).status_code == 403
+        replay.post("/login", data=form, follow_redirects=False)
+    assert lines(shopper) == [("test-1", 2)]
     shopper.csrf = ""
     assert login(shopper, "twice@example.com").status_code == 303  # logging in again while logged in
     assert lines(shopper) == [("test-1", 2)]
@@ -192,4 +195,4 @@ def test_login_statements_do_not_grow_with_the_guest_cart(app: Litestar, shopper
             assert login(guest, "count@example.com").status_code == 303
             counts.append(db.statements - before)
     assert counts[0] == counts[1]
-    assert counts[1] <= 16
+    assert counts[1] <= 18  # two units: the attempt is counted and committed before the password check

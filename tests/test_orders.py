@@ -7,7 +7,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, Shopper, login, register, sql
+from tests.conftest import BASE_URL, Shopper, confirm, login, register, sql
 from web.orders import service as orders
 from web.problems import NotFound
 from web.settings import Settings
@@ -178,10 +178,11 @@ def test_a_guests_account_takes_this_order_along_and_no_other(app: Litestar) -> 
                 made = guest.post(
                     f"/orders/{numbers[1]}/account", {"display_name": "Sam", "password": "a long enough passphrase"}
                 )
-                assert made.status_code == 303 and made.headers["location"] == f"/login?next=/orders/{numbers[1]}"
+                assert made.status_code == 303 and made.headers["location"] == "/account/check-email"
+                assert login(guest, "same@example.com").status_code == 403  # not before confirming the address
     with TestClient(app, base_url=BASE_URL) as client:
         user = Shopper(client)
-        user.visit("/login")
+        assert confirm(user, "same@example.com").status_code == 303
         assert login(user, "same@example.com").status_code == 303
         listing = user.visit("/orders").text
         assert numbers[1] in listing and numbers[0] not in listing

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, Shopper, change_sessions, sql, stored_sessions
+from tests.conftest import BASE_URL, CSRF, TEST_REDIS_URL, Shopper, add_form, change_sessions, sql, stored_sessions
 from web.__main__ import main
 from web.app import create_app
 from web.sessions import session_key
@@ -27,10 +28,15 @@ def test_first_page_sets_one_opaque_httponly_cookie(client: TestClient[Litestar]
     name, _, rest = cookies[0].partition("=")
     value = rest.split(";")[0]
     assert name == "session"
-    assert len(value) == 43  # 32 random bytes, URL-safe base64
+    assert re.fullmatch(r"[A-Za-z0-9_-]{32}\.[0-9a-f]{8}\.[A-Za-z0-9_-]{22}", value)  # random, when (masked), MAC
     flags = cookies[0].lower()
     assert "httponly" in flags and "samesite=lax" in flags and "path=/" in flags
     assert "secure" not in flags
+    assert stored_sessions(app) == {}  # nothing to keep yet: nothing stored
+    csrf = CSRF.search(response.text)
+    assert csrf is not None
+    added = client.post("/cart/items", data={**add_form(app), "csrf_token": csrf.group(1)}, follow_redirects=False)
+    assert added.status_code == 303
     stored = stored_sessions(app)
     assert list(stored) == [session_key(value)]
     assert value not in str(stored[session_key(value)].data)
@@ -54,11 +60,13 @@ def test_exactly_one_cookie_name_across_browse_add_edit_flow(shopper: Shopper) -
     assert list(shopper.client.cookies.keys()) == ["session"]
 
 
-def test_cookie_is_issued_once_not_on_every_request(shopper: Shopper) -> None:
+def test_cookie_is_issued_once_not_on_every_request(shopper: Shopper, app: Litestar) -> None:
     first = shopper.visit("/")
     assert set_cookie_headers(first)
     assert set_cookie_headers(shopper.visit("/cart")) == []
-    assert set_cookie_headers(shopper.add("test-1")) == []
+    assert set_cookie_headers(shopper.add("test-1")) == []  # stored now, under the ID the browser has
+    assert list(stored_sessions(app)) == [session_key(shopper.session_cookie or "")]
+    assert set_cookie_headers(shopper.visit("/cart")) == []
 
 
 def test_planted_session_id_is_replaced(client: TestClient[Litestar], app: Litestar) -> None:
@@ -69,9 +77,12 @@ def test_planted_session_id_is_replaced(client: TestClient[Litestar], app: Lites
     assert len(issued) == 1
     new_id = issued[0].split(";")[0].split("=", 1)[1]
     assert new_id != planted
-    keys = set(stored_sessions(app))
-    assert session_key(planted) not in keys
-    assert session_key(new_id) in keys
+    assert stored_sessions(app) == {}
+    forged = new_id[:-1] + ("A" if new_id[-1] != "A" else "B")  # our shape, not our MAC
+    client.cookies.clear()
+    client.cookies.set("session", forged)
+    again = set_cookie_headers(client.get("/"))
+    assert len(again) == 1 and forged not in again[0]
 
 
 def test_overlong_or_odd_cookie_values_are_replaced_not_errors(client: TestClient[Litestar]) -> None:
@@ -81,11 +92,13 @@ def test_overlong_or_odd_cookie_values_are_replaced_not_errors(client: TestClien
     assert set_cookie_headers(response)
 
 
-def test_expired_session_is_refused_and_its_cart_not_shown(shopper: Shopper, app: Litestar) -> None:
+def test_expired_session_is_refused_and_its_cart_not_shown(shopper: Shopper, app: Litestar, settings: Settings) -> None:
     shopper.add("test-1", 2)
     old = shopper.session_cookie
     change_sessions(app, expires_at=lambda _: int(time.time()) + 1)
     time.sleep(1.1)  # expiry is in whole seconds, as the stores keep it
+    # As in life, it expired at least the idle timeout after its ID was minted (which the ID says).
+    app.state.shop.sessions.now = lambda: time.time() + settings.session_idle_seconds
     response = shopper.visit("/cart")
     assert set_cookie_headers(response), "a fresh session must be issued"
     assert shopper.session_cookie != old
@@ -93,7 +106,7 @@ def test_expired_session_is_refused_and_its_cart_not_shown(shopper: Shopper, app
 
 
 def test_static_files_health_and_api_reads_create_no_session(client: TestClient[Litestar], app: Litestar) -> None:
-    for path in ("/static/css/shop.css", "/static/vendor/htmx-2.0.11.min.js", "/api/cart"):
+    for path in ("/static/css/shop.css", "/static/vendor/htmx-2.0.11.min.js", "/api/cart", "/healthz"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert set_cookie_headers(response) == [], path
@@ -101,7 +114,8 @@ def test_static_files_health_and_api_reads_create_no_session(client: TestClient[
 
 
 def test_unchanged_session_is_not_rewritten(shopper: Shopper, app: Litestar) -> None:
-    shopper.visit("/")
+    shopper.add("test-1")
+    shopper.visit("/")  # shows the add's message, so nothing is left to change
     [before] = stored_sessions(app).values()
     change_sessions(app, expires_at=lambda t: t - 10)
     shopper.client.get("/api/cart")
@@ -111,7 +125,7 @@ def test_unchanged_session_is_not_rewritten(shopper: Shopper, app: Litestar) -> 
 
 
 def test_expiry_is_refreshed_after_a_few_minutes(shopper: Shopper, app: Litestar) -> None:
-    shopper.visit("/")
+    shopper.add("test-1")
     change_sessions(app, expires_at=lambda t: t - 3600)
     [stale] = stored_sessions(app).values()
     shopper.visit("/cart")
@@ -120,7 +134,7 @@ def test_expiry_is_refreshed_after_a_few_minutes(shopper: Shopper, app: Litestar
 
 
 def test_absolute_lifetime_caps_the_idle_refresh(shopper: Shopper, app: Litestar, settings: Settings) -> None:
-    shopper.visit("/")
+    shopper.add("test-1")
     created = int(time.time()) - settings.session_absolute_seconds + 100
     change_sessions(app, created_at=lambda _: created, expires_at=lambda _: int(time.time()) + 50)
     shopper.visit("/cart")
@@ -137,8 +151,8 @@ def test_purge_command_deletes_only_expired_sessions(
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    shopper.visit("/")
-    other_shopper.visit("/")
+    shopper.add("test-1")
+    other_shopper.add("test-1")
     sql(app, "UPDATE sessions SET expires_at = 1 WHERE key = :key", key=session_key(shopper.session_cookie or ""))
     monkeypatch.setenv("DATABASE_URL", settings.database_url)
     assert main(["purge-sessions"]) == 0
@@ -147,7 +161,7 @@ def test_purge_command_deletes_only_expired_sessions(
 
 
 def test_production_cookie_is_host_prefixed_and_secure(settings: Settings) -> None:
-    production = settings.with_overrides(app_env="production", cookie_secure=True)
+    production = settings.with_overrides(app_env="production", cookie_secure=True, secret_key="k" * 32)
     with TestClient(create_app(production), base_url="https://shop.test") as client:
         cookies = set_cookie_headers(client.get("/"))
     assert len(cookies) == 1
@@ -160,6 +174,8 @@ def test_production_cookie_is_host_prefixed_and_secure(settings: Settings) -> No
     [
         ({"APP_ENV": "production", "DEBUG": "1"}, "DEBUG must be off"),
         ({"APP_ENV": "production", "COOKIE_SECURE": "0"}, "COOKIE_SECURE must be on"),
+        ({"APP_ENV": "production"}, "SECRET_KEY must be set"),
+        ({"APP_ENV": "production", "SECRET_KEY": "short"}, "SECRET_KEY must be set"),
         ({"APP_ENV": "staging"}, "APP_ENV must be"),
         ({"PORT": "eighty"}, "PORT must be a whole number"),
     ],
@@ -182,3 +198,69 @@ def test_session_data_survives_a_new_client_with_the_same_cookie(app: Litestar, 
         another_tab.cookies.set("session", shopper.session_cookie or "")
         items = another_tab.get("/api/cart").json()["items"]
     assert [(item["productId"], item["qty"]) for item in items] == [("test-1", 2)]
+
+
+# (Not /checkout: with an empty cart it sends the visitor to the cart with a message, which is
+# something to keep.)
+ANONYMOUS_PAGES = ["/", "/products/tea-tin", "/cart", "/login", "/register", "/orders/lookup", "/nowhere", "/api/cart"]
+
+
+def test_anonymous_page_views_store_no_session(app: Litestar) -> None:
+    """A crawler, with or without a cookie jar, costs no write: nothing is stored until there is
+    something to keep (before, every cookieless page view wrote a session row)."""
+    for keeps_cookies in (False, True):
+        with TestClient(app, base_url=BASE_URL) as client:
+            for _ in range(3):
+                for path in ANONYMOUS_PAGES:
+                    if not keeps_cookies:
+                        client.cookies.clear()
+                    assert client.get(path).status_code in {200, 404}, path
+    assert stored_sessions(app) == {}
+    if not TEST_REDIS_URL:
+        assert sql(app, "SELECT count(*) FROM sessions") == [(0,)]
+
+
+def test_two_tabs_of_a_new_visitor_post_with_their_own_pages_tokens_into_one_cart(app: Litestar) -> None:
+    with TestClient(app, base_url=BASE_URL) as client:
+        first = CSRF.search(client.get("/products/test-1").text)
+        second = CSRF.search(client.get("/products/test-2").text)
+        assert first and second and first.group(1) == second.group(1)  # one ID, so one token
+        for slug, token in (("test-1", first.group(1)), ("test-2", second.group(1))):
+            added = client.post(
+                "/cart/items", data={**add_form(app, slug), "csrf_token": token}, follow_redirects=False
+            )
+            assert added.status_code == 303, added.text
+        assert sorted(item["productId"] for item in client.get("/api/cart").json()["items"]) == ["test-1", "test-2"]
+    assert len(stored_sessions(app)) == 1
+
+
+def test_a_page_token_works_only_with_its_own_cookie(app: Litestar) -> None:
+    with TestClient(app, base_url=BASE_URL) as mine, TestClient(app, base_url=BASE_URL) as theirs:
+        token = CSRF.search(mine.get("/").text)
+        theirs.get("/")
+        assert token is not None
+        forged = theirs.post(
+            "/cart/items", data={**add_form(app), "csrf_token": token.group(1)}, follow_redirects=False
+        )
+        assert forged.status_code == 403
+        theirs.cookies.clear()
+        cookieless = theirs.post("/cart/items", data={**add_form(app), "csrf_token": token.group(1)})
+        assert cookieless.status_code == 403
+    assert stored_sessions(app) == {}
+
+
+def test_a_minted_id_is_taken_back_only_within_the_idle_timeout(app: Litestar, settings: Settings) -> None:
+    """So the ID of a stored session that expired (Redis forgets it entirely) never comes back."""
+    store = app.state.shop.sessions
+    clock = [1_000_000.0]
+    store.now = lambda: clock[0]
+    with app.state.shop.db.engine.begin() as conn:
+        first = store.load(conn, None)
+        assert first.minted
+        clock[0] += settings.session_idle_seconds - 60
+        assert store.load(conn, first.id).id == first.id  # brought back: the same (empty) session
+        clock[0] += 60
+        assert store.load(conn, first.id).id != first.id
+        forged = first.id[:33] + ("0" if first.id[33] != "0" else "1") + first.id[34:]  # the masked minute
+        clock[0] -= 120
+        assert store.load(conn, forged).id != forged

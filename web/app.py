@@ -9,6 +9,7 @@ from litestar import Litestar
 from litestar.static_files import create_static_files_router
 
 from web import api
+from web.accounts.link_pages import router as account_links_router
 from web.accounts.routes import router as accounts_router
 from web.cart.routes import router as cart_router
 from web.catalog.routes import router as catalog_router
@@ -44,7 +45,10 @@ SECURITY_HEADERS = {
 # The same as raw header pairs, and the names finish_headers sets, which replace any a response had.
 SECURITY_HEADER_PAIRS = [(name.encode(), value.encode()) for name, value in SECURITY_HEADERS.items()]
 NO_STORE = (b"cache-control", b"no-store")
-SECURITY_NAMES = {name for name, _value in SECURITY_HEADER_PAIRS}
+# Production only: browsers that have seen it use HTTPS alone for two years, subdomains too. Never in
+# development, which is plain HTTP on localhost (a browser would then refuse it there).
+STRICT_TRANSPORT_SECURITY = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+SECURITY_NAMES = {name for name, _value in SECURITY_HEADER_PAIRS} | {STRICT_TRANSPORT_SECURITY[0]}
 SESSION_NAMES = SECURITY_NAMES | {NO_STORE[0]}
 
 
@@ -75,16 +79,17 @@ def create_app(settings: Settings | None = None) -> Litestar:
     postman = Postman(db, settings, metrics) if settings.mail_in_background else None
     live = Live(settings, metrics)
     shop = Shop(settings, db, session_store(settings), metrics, postman, live)
+    site_headers = [*SECURITY_HEADER_PAIRS, STRICT_TRANSPORT_SECURITY] if settings.production else SECURITY_HEADER_PAIRS
 
     def finish_headers(headers: Iterable[tuple[bytes, bytes]], session: Session | None) -> list[tuple[bytes, bytes]]:
         """The site's headers on every response, replacing any it set itself; for a session's pages
-        `Cache-Control: no-store`, and the cookie when the session ID is new."""
+        `Cache-Control: no-store`, and the cookie when the session ID is new to the browser."""
         ours = SECURITY_NAMES if session is None else SESSION_NAMES
         finished = [pair for pair in headers if pair[0].lower() not in ours]
-        finished.extend(SECURITY_HEADER_PAIRS)
+        finished.extend(site_headers)
         if session is not None:
             finished.append(NO_STORE)
-            if session.issued:
+            if session.cookie_due:
                 finished.append((b"set-cookie", session_cookie(settings, session).encode("latin-1")))
         return finished
 
@@ -93,6 +98,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             catalog_router,
             cart_router,
             accounts_router,
+            account_links_router,
             locality_router,
             checkout_router,
             orders_router,

@@ -88,7 +88,25 @@ class User(Base):
     delivery_postcode: Mapped[str | None] = mapped_column(String(10))
     # Staff may enter the back office: web/guards.py is the one place that checks it.
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When its owner followed the link mailed at registration (or reset the password): until then
+    # the account cannot log in. None: not yet.
+    confirmed_at: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (CheckConstraint("email = lower(trim(email))", name="email_normalised"),)
+
+
+class AccountToken(Base):
+    """A one-time link mailed to an account's address: to confirm it, or to choose a new password.
+    Only the SHA-256 of the token is kept, so the table gives nobody a usable link."""
+
+    __tablename__ = "account_tokens"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(10))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[int] = mapped_column(Integer)
+    expires_at: Mapped[int] = mapped_column(Integer)
+    used_at: Mapped[int | None] = mapped_column(Integer)
+    __table_args__ = (CheckConstraint("purpose IN ('confirm', 'reset')", name="purpose_known"),)
 
 
 class ShippingZone(Base):
@@ -342,6 +360,7 @@ class Throttle(Base):
 
 
 users = cast(Table, User.__table__)
+account_tokens = cast(Table, AccountToken.__table__)
 throttles = cast(Table, Throttle.__table__)
 categories = cast(Table, Category.__table__)
 products = cast(Table, Product.__table__)

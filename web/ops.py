@@ -11,7 +11,7 @@ import secrets
 import sys
 import time
 from collections.abc import Callable, Iterable
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 from litestar import Litestar, Request, Response, Router, get
 from litestar.enums import MediaType, ScopeType
@@ -23,10 +23,11 @@ from web.mail import outbox_stats
 from web.metrics import Metrics
 from web.sessions import Session, short_hash
 from web.settings import Settings
-from web.visit import shop_of
+from web.visit import HEAD, shop_of
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
+END_OF_BODY: Message = {"type": "http.response.body", "body": b"", "more_body": False}
 
 
 @get("/healthz", name="ops.health", media_type=MediaType.JSON)
@@ -131,12 +132,28 @@ class RequestIds:
         return f"{self.prefix}{next(self.counter):08x}"
 
 
+def headers_only(send: Send) -> Send:
+    """A HEAD's send: the response's start, without Set-Cookie, and at once its end; the body is
+    dropped. The answer being complete, the server's receive() says the client has gone, so a
+    streaming response is cancelled before its body starts: a HEAD of an order's live stream opens
+    no stream (tests/test_headers.py checks it, in case Litestar's streaming changes)."""
+
+    async def send_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message["headers"] = [pair for pair in message["headers"] if pair[0].lower() != b"set-cookie"]
+            await send(message)
+            await send(END_OF_BODY)
+
+    return send_headers
+
+
 FinishHeaders = Callable[[Iterable[tuple[bytes, bytes]], Session | None], list[tuple[bytes, bytes]]]
 
 
 def observe(app: Litestar, settings: Settings, metrics: Metrics, finish_headers: FinishHeaders, log: AccessLog) -> None:
-    """Wrap the app's request handling: proxy headers, the response's final headers (the site's,
-    the session cookie, the request id), one JSON log line and the latency metric.
+    """Wrap the app's request handling: proxy headers, HEAD answered by the GET routes (Litestar
+    answers 405), the response's final headers (the site's, the session cookie, the request id),
+    one JSON log line and the latency metric.
 
     Wraps Litestar's own ASGI handler, so unmatched routes and errors are logged and measured too.
     """
@@ -155,6 +172,12 @@ def observe(app: Litestar, settings: Settings, metrics: Metrics, finish_headers:
         started = time.perf_counter()
         request_id = request_ids(scope["headers"])
         status = 500
+        method = scope["method"]
+        if method == "HEAD":
+            # Answered by the route's GET, which saves no session (web/visit.py); only its headers go out.
+            scope = cast(HTTPScope, {**scope, "method": "GET"})
+            scope["state"][HEAD] = True
+            send = headers_only(send)
 
         async def finish(message: Message) -> None:
             nonlocal status
@@ -172,12 +195,12 @@ def observe(app: Litestar, settings: Settings, metrics: Metrics, finish_headers:
             handler_ = scope.get("route_handler")
             route = getattr(handler_, "name", None) or ("static" if scope["path"].startswith("/static/") else "-")
             session: Session | None = scope["state"].get("session")
-            metrics.observe_request(route, scope["method"], status, seconds)
-            if session is not None and session.issued:
-                (metrics.session_rotations if session.rotated else metrics.sessions_created).inc()
+            metrics.observe_request(route, method, status, seconds)
+            if session is not None and (session.created or (session.rotated and session.issued)):
+                (metrics.sessions_created if session.created else metrics.session_rotations).inc()
             log.write(
                 request_id,
-                scope["method"],
+                method,
                 scope["path"],
                 route,
                 status,

@@ -9,26 +9,40 @@ connection as the cart, so a request makes no separate trip for it.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import json
+import re
 import secrets
 import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, case, delete, insert, select, update
 
-from web.db import Prepared
+from web.db import Prepared, dialect_insert
 from web.models import sessions, throttles
-from web.settings import Settings, SettingsError
+from web.settings import Settings, SettingsError, signing_key
 
 REMOVED = object()
 
 
 def new_session_id() -> str:
     return secrets.token_urlsafe(32)
+
+
+def mac(key: bytes, text: str, size: int = 16) -> str:
+    """HMAC-SHA-256 of `text` under `key`, its first `size` bytes in URL-safe base64 (16: 22 characters)."""
+    return base64.urlsafe_b64encode(hmac.digest(key, text.encode(), "sha256")[:size]).decode().rstrip("=")
+
+
+# A visitor's first ID: 192 random bits, the minute it was minted (masked, so the cookie stays
+# opaque) and our MAC of both. It is not stored until the session holds something, so a visitor
+# with nothing to keep costs no write.
+MINTED = re.compile(r"(([A-Za-z0-9_-]{32})\.([0-9a-f]{8}))\.([A-Za-z0-9_-]{22})")
 
 
 def session_key(session_id: str) -> str:
@@ -51,6 +65,14 @@ class Session:
     issued: bool = False
     rotated: bool = False
     changes: dict[str, Any] = field(default_factory=dict)
+    # The key its CSRF token is derived with, while it has none of its own (SessionStore.key).
+    token_key: bytes = b""
+    # Its ID was minted by this request: the browser does not have it yet, so an answer that shows
+    # its CSRF token (token_shown) sets it, as does one that stores it.
+    minted: bool = False
+    token_shown: bool = False
+    # First stored by this request (for the sessions-created metric).
+    created: bool = False
 
     @property
     def changed(self) -> bool:
@@ -82,15 +104,25 @@ class Session:
 
     @property
     def csrf_token(self) -> str:
-        token = self.data.get("csrf")
-        if not token:
-            token = secrets.token_urlsafe(32)
-            self.set("csrf", token)
-        return str(token)
+        """Its synchronizer token: the one new_csrf_token() stored, else our MAC of its ID, so a
+        page can carry a token without its session being stored."""
+        self.token_shown = True
+        stored = self.data.get("csrf")
+        if stored:
+            return str(stored)
+        assert self.token_key, "sessions come from SessionStore.load(), which gives them their key"
+        return mac(self.token_key, f"csrf:{self.id}", 32)
 
     def csrf_matches(self, sent: str | None) -> bool:
-        expected = self.data.get("csrf")
-        return bool(sent and expected) and hmac.compare_digest(str(sent), str(expected))
+        if not isinstance(sent, str) or not sent:
+            return False
+        expected = str(self.data.get("csrf") or "") or mac(self.token_key, f"csrf:{self.id}", 32)
+        return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode())
+
+    @property
+    def cookie_due(self) -> bool:
+        """Whether the answer must set the cookie: the browser lacks an ID it now needs."""
+        return self.issued or (self.minted and self.token_shown)
 
     def reset(self) -> None:
         """Forget everything this session held (logout); call rotate() too so the old ID dies."""
@@ -103,6 +135,7 @@ class Session:
             self.previous_id = self.id
             self.rotated = True
         self.id = new_session_id()
+        self.minted = True  # new to the browser too
 
 
 @dataclass(frozen=True)
@@ -124,6 +157,28 @@ class SessionStore(ABC):
     settings: Settings
     now: Any = field(default=time.time)
 
+    def __post_init__(self) -> None:
+        self.key = signing_key(self.settings)
+
+    def _mask(self, nonce: str) -> int:
+        return int.from_bytes(hmac.digest(self.key, f"minted:{nonce}".encode(), "sha256")[:4], "big")
+
+    def mint(self, now: int) -> str:
+        """A new visitor's session ID, signed, with the minute it was minted."""
+        nonce = secrets.token_urlsafe(24)
+        body = f"{nonce}.{(now // 60) ^ self._mask(nonce):08x}"
+        return f"{body}.{mac(self.key, body)}"
+
+    def minted_by_us(self, session_id: str, now: int) -> bool:
+        """Whether `session_id` is one we minted within the idle timeout, so it may start being
+        stored: never a forged one, nor one whose stored session has expired (any stored session
+        expires at least that long after its ID was minted, so an expired ID never comes back)."""
+        found = MINTED.fullmatch(session_id)
+        if found is None or not hmac.compare_digest(found.group(4), mac(self.key, found.group(1))):
+            return False
+        minted = (int(found.group(3), 16) ^ self._mask(found.group(2))) * 60
+        return 0 <= now - minted < self.settings.session_idle_seconds
+
     @abstractmethod
     def _read(self, conn: Connection, key: str) -> Stored | None: ...
 
@@ -137,13 +192,19 @@ class SessionStore(ABC):
     def _delete(self, conn: Connection, key: str) -> None: ...
 
     def load(self, conn: Connection, session_id: str | None) -> Session:
-        """The session for this cookie value, or a new one: an unknown or expired ID is never adopted."""
+        """The session for this cookie value, or a new one: an unknown or expired ID is never adopted.
+
+        A new session is stored only once it holds something (see save()). Until then its ID is one
+        we minted and signed, which its next request may bring back: still new, with the same ID,
+        so the CSRF token derived from it on the page it was served with stays good."""
         now = int(self.now())
         if session_id and len(session_id) <= 128:
             stored = self._read(conn, session_key(session_id))
             if stored is not None and stored.expires_at > now:
-                return Session(session_id, stored.data, stored.created_at, stored.expires_at)
-        return Session(new_session_id(), {}, now, 0, is_new=True)
+                return Session(session_id, stored.data, stored.created_at, stored.expires_at, token_key=self.key)
+            if stored is None and self.minted_by_us(session_id, now):
+                return Session(session_id, {}, now, 0, is_new=True, token_key=self.key)
+        return Session(self.mint(now), {}, now, 0, is_new=True, token_key=self.key, minted=True)
 
     def _expiry(self, session: Session, now: int) -> int:
         idle = now + self.settings.session_idle_seconds
@@ -165,10 +226,16 @@ class SessionStore(ABC):
         key = session_key(session.id)
         if session.previous_id is not None:
             self._delete(conn, session_key(session.previous_id))
+        if merge and session.is_new and not session.minted and (stored := self._read(conn, key)) is not None:
+            # A minted ID its browser brought back, stored by another request meanwhile: join it.
+            session.is_new = False
+            session.created_at = stored.created_at
+            merge = True
         if session.is_new or session.previous_id is not None:
             record = Stored(session.data, session.created_at, expires_at)
             self._write(conn, key, record, session.get("user_id"), new=True)
-            session.issued = True
+            session.issued = session.minted  # else the browser brought this ID: it has the cookie
+            session.created = session.previous_id is None
             session.is_new = False
             session.previous_id = None
         elif session.changed:
@@ -200,17 +267,18 @@ class SessionStore(ABC):
     def end_user_sessions(self, conn: Connection, user_id: int, keep: Session | None = None) -> int: ...
 
     @abstractmethod
-    def throttle_wait(self, conn: Connection, limits: dict[str, int]) -> int:
-        """Seconds until the longest exceeded counter resets; 0 when none is exceeded."""
+    def throttle_take(self, conn: Connection, limits: dict[str, int], window: int) -> int:
+        """Count one event against each key of `limits` (a key's window starts at its first event)
+        and return the seconds until the longest window this event went past ends: 0 when it stayed
+        within every limit. One atomic increment per key that returns its new count, so concurrent
+        events each see their own count and no more than the limit get through."""
         ...
 
     @abstractmethod
-    def throttle_hit(self, conn: Connection, keys: list[str], window: int) -> None:
-        """Count one event against each key; a key's window starts at its first event."""
+    def throttle_release(self, conn: Connection, keys: list[str], clear: tuple[str, ...] = ()) -> None:
+        """Take one event back from each of `keys` (an attempt that turned out to be no failure) and
+        start the `clear` ones over, in one round trip."""
         ...
-
-    @abstractmethod
-    def throttle_clear(self, conn: Connection, key: str) -> None: ...
 
 
 # Every request runs the first, many run the others.
@@ -237,6 +305,37 @@ SESSION_TOUCH = Prepared(
     update(sessions).where(sessions.c.key == bindparam("session_key")).values(expires_at=bindparam("new_expiry"))
 )
 SESSION_DELETE = Prepared(delete(sessions).where(sessions.c.key == bindparam("session_key")))
+
+
+@cache
+def throttle_take_statement(dialect: str, keys: int) -> Prepared:
+    """Count one event on each of `keys` counters, in one statement, answering each one's new count
+    and end: a counter whose window ended starts again at 1."""
+    live = throttles.c.expires_at > bindparam("now")
+    rows = [{"key": bindparam(f"key_{i}"), "count": 1, "expires_at": bindparam("ends")} for i in range(keys)]
+    statement = dialect_insert(dialect)(throttles).values(rows)
+    return Prepared(
+        statement.on_conflict_do_update(
+            index_elements=[throttles.c.key],
+            set_={
+                "count": case((live, throttles.c.count + 1), else_=1),
+                "expires_at": case((live, throttles.c.expires_at), else_=statement.excluded.expires_at),
+            },
+        ).returning(throttles.c.key, throttles.c.count, throttles.c.expires_at)
+    )
+
+
+# Redis: one event less on each "release" key (unless gone or at zero: a counter whose window ended
+# stays gone), and the "clear" ones deleted.
+RELEASE_SCRIPT = """
+for i, key in ipairs(KEYS) do
+  if ARGV[i] == 'clear' then
+    redis.call('DEL', key)
+  elseif tonumber(redis.call('GET', key) or '0') > 0 then
+    redis.call('DECR', key)
+  end
+end
+"""
 
 
 @dataclass
@@ -281,29 +380,17 @@ class SqlSessionStore(SessionStore):
             query = query.where(sessions.c.key != session_key(keep.id))
         return int(conn.execute(query).rowcount or 0)
 
-    def throttle_wait(self, conn: Connection, limits: dict[str, int]) -> int:
+    def throttle_take(self, conn: Connection, limits: dict[str, int], window: int) -> int:
         now = int(self.now())
-        rows = conn.execute(
-            select(throttles.c.key, throttles.c.count.label("hits"), throttles.c.expires_at).where(
-                throttles.c.key.in_(list(limits)), throttles.c.expires_at > now
-            )
-        ).all()
-        return max((row.expires_at - now for row in rows if row.hits >= limits[row.key]), default=0)
+        keys = {f"key_{i}": key for i, key in enumerate(limits)}
+        counted = throttle_take_statement(conn.dialect.name, len(keys)).all(conn, now=now, ends=now + window, **keys)
+        return max((row.expires_at - now for row in counted if row.count > limits[row.key]), default=0)
 
-    def throttle_hit(self, conn: Connection, keys: list[str], window: int) -> None:
-        now = int(self.now())
-        for key in keys:
-            counted = conn.execute(
-                update(throttles)
-                .where(throttles.c.key == key, throttles.c.expires_at > now)
-                .values(count=throttles.c.count + 1)
-            ).rowcount
-            if not counted:
-                conn.execute(delete(throttles).where(throttles.c.key == key))
-                conn.execute(insert(throttles).values(key=key, count=1, expires_at=now + window))
-
-    def throttle_clear(self, conn: Connection, key: str) -> None:
-        conn.execute(delete(throttles).where(throttles.c.key == key))
+    def throttle_release(self, conn: Connection, keys: list[str], clear: tuple[str, ...] = ()) -> None:
+        count = case((throttles.c.key.in_(clear), 0), else_=throttles.c.count - 1) if clear else throttles.c.count - 1
+        conn.execute(
+            update(throttles).where(throttles.c.key.in_([*keys, *clear]), throttles.c.count > 0).values(count=count)
+        )
 
 
 @dataclass
@@ -319,6 +406,8 @@ class RedisSessionStore(SessionStore):
 
     def __post_init__(self) -> None:
         import redis
+
+        super().__post_init__()
 
         self.redis = redis.Redis.from_url(self.url, socket_timeout=2, socket_connect_timeout=2)
 
@@ -375,28 +464,21 @@ class RedisSessionStore(SessionStore):
     def _counter(self, key: str) -> str:
         return f"{self.prefix}throttle:{key}"
 
-    def throttle_wait(self, conn: Connection, limits: dict[str, int]) -> int:
-        pipe = self.redis.pipeline()
+    def throttle_take(self, conn: Connection, limits: dict[str, int], window: int) -> int:
+        pipe = self.redis.pipeline()  # MULTI/EXEC: each INCR answers this event's own count
         for key in limits:
-            pipe.get(self._counter(key))
+            pipe.incr(self._counter(key))
+            pipe.expire(self._counter(key), window, nx=True)
             pipe.ttl(self._counter(key))
         answers = pipe.execute()
         waits = [
-            int(answers[2 * i + 1])
-            for i, key in enumerate(limits)
-            if answers[2 * i] is not None and int(answers[2 * i]) >= limits[key] and int(answers[2 * i + 1]) > 0
+            max(int(answers[3 * i + 2]), 1) for i, limit in enumerate(limits.values()) if int(answers[3 * i]) > limit
         ]
         return max(waits, default=0)
 
-    def throttle_hit(self, conn: Connection, keys: list[str], window: int) -> None:
-        pipe = self.redis.pipeline()
-        for key in keys:
-            pipe.incr(self._counter(key))
-            pipe.expire(self._counter(key), window, nx=True)
-        pipe.execute()
-
-    def throttle_clear(self, conn: Connection, key: str) -> None:
-        self.redis.delete(self._counter(key))
+    def throttle_release(self, conn: Connection, keys: list[str], clear: tuple[str, ...] = ()) -> None:
+        names = [self._counter(key) for key in [*keys, *clear]]
+        self.redis.eval(RELEASE_SCRIPT, len(names), *names, *(["release"] * len(keys) + ["clear"] * len(clear)))
 
 
 def session_store(settings: Settings) -> SessionStore:

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+MIN_SECRET_KEY = 32
 DEFAULT_DATABASE_URL = f"sqlite:///{ROOT / 'var' / 'storefront.db'}"
 
 
@@ -62,12 +64,26 @@ class Settings:
     currency: str = "EUR"
     page_size: int = 12
     max_body_bytes: int = 64 * 1024
+    # The app server's own limits (web/serving.py, uvicorn): a request's line and headers, the time a
+    # connection has to send them, how long an idle connection is kept, and the connections (or
+    # requests in progress) one worker takes before answering 503.
+    max_header_bytes: int = 16 * 1024
+    header_timeout_seconds: int = 5
+    keep_alive_seconds: int = 5
+    max_concurrency: int = 2048
     run_units_inline: bool | None = None
+    # How long a SQLite write waits for another process's lock before the request gets a 503; None
+    # is web/db.py's SQLITE_BUSY_TIMEOUT_MS (2 s). Tests shorten it.
+    sqlite_busy_timeout_ms: int | None = None
     argon2_memory_kib: int = 19456
     argon2_time_cost: int = 2
     argon2_parallelism: int = 1
-    login_max_failures_per_account: int = 5
+    # Failed logins: a lock per account from one address and per address; past the per-account
+    # ceiling (attempts from many addresses) one attempt per login_slow_seconds, a slow-down, never a lock.
+    login_max_failures_per_account_and_address: int = 5
     login_max_failures_per_address: int = 20
+    login_max_failures_per_account: int = 100
+    login_slow_seconds: int = 5
     login_failure_window_seconds: int = 15 * 60
     guest_cart_days: int = 30
     trusted_proxies: tuple[str, ...] = ()
@@ -93,6 +109,12 @@ class Settings:
     media_dir: Path = field(default=ROOT / "var" / "media")
     templates_dir: Path = field(default=ROOT / "templates")
     static_dir: Path = field(default=ROOT / "static")
+    # Signs the session IDs handed to visitors before they have anything stored, and their CSRF
+    # tokens. Required in production; in development one is kept in var/secret-key.
+    secret_key: str = ""
+    # STOREFRONT_TEST_PAUSE=<point>:<flag file>, for tests only (refused in production): the server
+    # waits at that point of a unit of work while the flag file exists (web/faults.py).
+    test_pause: str = ""
 
     @property
     def production(self) -> bool:
@@ -132,17 +154,26 @@ class Settings:
             currency=(env.get("SHOP_CURRENCY") or "EUR").upper(),
             page_size=_int(env, "PAGE_SIZE", 12, minimum=1),
             max_body_bytes=_int(env, "MAX_BODY_BYTES", 64 * 1024, minimum=1024),
+            max_header_bytes=_int(env, "MAX_HEADER_BYTES", 16 * 1024, minimum=1024),
+            header_timeout_seconds=_int(env, "HEADER_TIMEOUT_SECONDS", 5, minimum=1),
+            keep_alive_seconds=_int(env, "KEEP_ALIVE_SECONDS", 5, minimum=1),
+            max_concurrency=_int(env, "MAX_CONCURRENCY", 2048, minimum=2),
             run_units_inline=None if inline in (None, "") else _bool(env, "RUN_UNITS_INLINE", True),
             argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 19456, minimum=19456),
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, minimum=2),
             argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, minimum=1),
-            login_max_failures_per_account=_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 5, minimum=1),
+            login_max_failures_per_account_and_address=_int(
+                env, "LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_ADDRESS", 5, minimum=1
+            ),
             login_max_failures_per_address=_int(env, "LOGIN_MAX_FAILURES_PER_ADDRESS", 20, minimum=1),
+            login_max_failures_per_account=_int(env, "LOGIN_MAX_FAILURES_PER_ACCOUNT", 100, minimum=1),
+            login_slow_seconds=_int(env, "LOGIN_SLOW_SECONDS", 5, minimum=1),
             login_failure_window_seconds=_int(env, "LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60, minimum=1),
             guest_cart_days=_int(env, "GUEST_CART_DAYS", 30, minimum=1),
             trusted_proxies=_list(env, "TRUSTED_PROXIES", ()),
             metrics_allow=_list(env, "METRICS_ALLOW", ("127.0.0.1", "::1")),
             smtp_url=env.get("SMTP_URL", ""),
+            secret_key=env.get("SECRET_KEY", ""),
             mail_from=env.get("MAIL_FROM") or "Storefront <shop@localhost>",
             outbox_dir=Path(env["OUTBOX_DIR"]) if env.get("OUTBOX_DIR") else ROOT / "var" / "outbox",
             public_url=(env.get("PUBLIC_URL") or "http://127.0.0.1:8000").rstrip("/"),
@@ -153,6 +184,7 @@ class Settings:
             stream_heartbeat_seconds=_int(env, "STREAM_HEARTBEAT_SECONDS", 20, minimum=1),
             messages_per_minute=_int(env, "MESSAGES_PER_MINUTE", 10, minimum=1),
             media_dir=Path(env["MEDIA_DIR"]) if env.get("MEDIA_DIR") else ROOT / "var" / "media",
+            test_pause=env.get("STOREFRONT_TEST_PAUSE", ""),
         )
         settings.check()
         return settings
@@ -162,6 +194,15 @@ class Settings:
             raise SettingsError("DEBUG must be off when APP_ENV=production")
         if self.production and not self.cookie_secure:
             raise SettingsError("COOKIE_SECURE must be on when APP_ENV=production (the shop needs HTTPS)")
+        if self.production and len(self.secret_key) < MIN_SECRET_KEY:
+            raise SettingsError(
+                f"SECRET_KEY must be set to at least {MIN_SECRET_KEY} random characters when APP_ENV=production"
+                ' (python -c "import secrets; print(secrets.token_urlsafe(32))")'
+            )
+        if self.production and self.test_pause:
+            raise SettingsError("STOREFRONT_TEST_PAUSE is for tests only: unset it when APP_ENV=production")
+        if self.test_pause and ":" not in self.test_pause:
+            raise SettingsError("STOREFRONT_TEST_PAUSE must be <point>:<flag file>, e.g. placement:/tmp/paused")
         if self.session_absolute_seconds < self.session_idle_seconds:
             raise SettingsError("SESSION_ABSOLUTE_SECONDS must not be shorter than SESSION_IDLE_SECONDS")
         if self.smtp_url and not self.smtp_url.startswith(("smtp://", "smtps://")):
@@ -175,3 +216,22 @@ class Settings:
 def _redis_or_empty(url: str) -> str:
     """Events go through the sessions' Redis when there is one, unless EVENTS_URL says otherwise."""
     return url if url.startswith(("redis://", "rediss://", "unix://")) else ""
+
+
+def signing_key(settings: Settings) -> bytes:
+    """SECRET_KEY, or in development the key in var/secret-key, made once and shared by every worker."""
+    if settings.secret_key:
+        return settings.secret_key.encode()
+    path = ROOT / "var" / "secret-key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        draft = path.with_name(f"secret-key.{os.getpid()}")
+        draft.write_text(secrets.token_urlsafe(32))
+        draft.chmod(0o600)
+        try:
+            os.link(draft, path)  # the first worker's key wins; the others read it
+        except FileExistsError:
+            pass
+        finally:
+            draft.unlink()
+    return path.read_text().strip().encode()

@@ -25,6 +25,9 @@ from web.unit import Shop, Visit
 T = TypeVar("T")
 SAFE_FETCH_SITES = {"same-origin", "none"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
+# The key in a request's scope state that marks a GET run to answer a HEAD (web/ops.py sends only
+# its headers): visit() then saves no session.
+HEAD = "answering_head"
 
 
 @dataclass(frozen=True)
@@ -89,6 +92,7 @@ async def visit(
     """
     shop = shop_of(request)
     session_id = cookie(request, shop.settings.cookie_name)
+    head = HEAD in request.scope.get("state", ())
     token = csrf if isinstance(csrf, FormToken) else None
     if token is not None:
         check_origin(request)
@@ -120,7 +124,10 @@ async def visit(
         done = Visit(conn, session, shop.settings, shop.db, now, shop.metrics)
         result = work(done)
         changed.extend(done.changed_orders)
-        if session.changed and not session.is_new:
+        if head:
+            return result, session  # a HEAD saves nothing: no new session, no refreshed expiry, no flash taken
+        if session.changed and not session.minted:
+            # Its browser holds this ID, so another of its requests may be saving it too.
             with shop.db.write(conn):
                 shop.db.serialise(conn, session.id)
                 shop.sessions.save(conn, session, merge=True)

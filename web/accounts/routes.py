@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 import anyio.to_thread
 from argon2 import PasswordHasher
 from litestar import Request, Response, Router, get, post
 
 from web import forms, owner
+from web.accounts import links
 from web.accounts import service as accounts
 from web.api import json_object, require_json
 from web.cart import service as cart
@@ -23,15 +23,25 @@ from web.cart.store import MergeReport
 from web.forms import safe_next
 from web.guards import LOGIN_FIRST, requires_user, user_of
 from web.locality import service as locality
-from web.pages import html, is_htmx, layout, page, redirect_back
-from web.problems import InvalidInput, LoginRequired, TooManyAttempts, WrongCredentials
+from web.pages import go_to, layout, page, redirect_back
+from web.problems import AccountUnconfirmed, InvalidInput, LoginRequired, TooManyAttempts, WrongCredentials
 from web.settings import Settings
 from web.unit import Shop, Visit
 from web.visit import JSON_CALL, FormToken, JsonCall, form_token, shop_of, visit
 
 WRONG_CREDENTIALS = "That email and password do not match an account. Check them and try again."
-THROTTLED = "Too many attempts to log in. Please wait a few minutes and try again."
-ACCOUNT_READY = "Your account is ready: log in with your email and password."
+UNCONFIRMED = "Confirm your email address first: open the link we mailed to {email}. {then}"
+RESENT = "We have just sent you a new one (it works for 48 hours)."
+NOT_RESENT = "Not there? Look in your spam folder; you can have a new one sent in a few minutes."
+# Where the "check your email" page finds what was sent (the address, and why).
+SENT_TO = "sent_to"
+
+
+def throttled(what: str, wait: int) -> TooManyAttempts:
+    """The refusal of an attempt past its throttle, with the wait in words and in Retry-After."""
+    minutes = -(-wait // 60)
+    words = f"{wait} second{'s' * (wait != 1)}" if wait < 60 else f"{minutes} minute{'s' * (minutes != 1)}"
+    return TooManyAttempts(f"Too many {what}. Please wait {words} and try again.", wait)
 
 
 @dataclass(frozen=True)
@@ -52,19 +62,17 @@ async def attempt_login(
     request: Request, shop: Shop, email: str, password: str, csrf: FormToken | JsonCall, *, flash: bool = False
 ) -> LoggedIn:
     settings = shop.settings
-    keys = accounts.throttle_keys(email, client_address(request))
-    limits = {
-        keys["account"]: settings.login_max_failures_per_account,
-        keys["address"]: settings.login_max_failures_per_address,
-    }
+    address = client_address(request)
+    attempt = accounts.attempt_of(email, address)
 
-    def look_up(v: Visit) -> tuple[int, accounts.Account | None]:
-        return shop.sessions.throttle_wait(v.conn, limits), accounts.find(v.conn, email)
+    def take(v: Visit) -> tuple[int, accounts.Account | None]:
+        return accounts.take_attempt(v.conn, shop.sessions, settings, attempt), accounts.find(v.conn, email)
 
-    wait, account = await visit(request, look_up, csrf=csrf)
+    # Counted (and committed) before the password is checked: see accounts.take_attempt.
+    wait, account = await visit(request, take, write=True, csrf=csrf)
     if wait:
         shop.metrics.login_throttled.inc()
-        raise TooManyAttempts(THROTTLED, wait)
+        raise throttled("attempts to log in", wait)
     ph = password_hasher(settings)
 
     def check() -> tuple[bool, str | None]:
@@ -74,12 +82,15 @@ async def attempt_login(
         return ok, ph.hash(password) if ok and ph.check_needs_rehash(stored) else None
 
     ok, new_hash = await anyio.to_thread.run_sync(check)
+    if not ok or account is None:
+        raise WrongCredentials(WRONG_CREDENTIALS)  # already counted
+    if not account.confirmed:
+        sent = await visit(request, lambda v: remind(v, shop, account, attempt, address), write=True, csrf=csrf)
+        shop.mail_written()
+        raise AccountUnconfirmed(UNCONFIRMED.format(email=account.email, then=RESENT if sent else NOT_RESENT))
 
-    def finish(v: Visit) -> LoggedIn | None:
-        if not ok or account is None:
-            shop.sessions.throttle_hit(v.conn, list(limits), settings.login_failure_window_seconds)
-            return None
-        shop.sessions.throttle_clear(v.conn, keys["account"])
+    def finish(v: Visit) -> LoggedIn:
+        accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
         if new_hash:
             accounts.set_password(v.conn, account.id, new_hash)
         cart_id, report = cart.merge_at_login(v, account.id)
@@ -91,10 +102,17 @@ async def attempt_login(
                 v.session.flash(report.message, "error" if report.failed else "info")
         return LoggedIn(account, report)
 
-    result = await visit(request, finish, write=True, csrf=csrf)
-    if result is None:
-        raise WrongCredentials(WRONG_CREDENTIALS)
-    return result
+    return await visit(request, finish, write=True, csrf=csrf)
+
+
+def remind(v: Visit, shop: Shop, account: accounts.Account, attempt: accounts.Attempt, address: str) -> bool:
+    """The right password for an unconfirmed account: a new confirmation link, within the mail
+    quota; whether one was sent."""
+    accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
+    if links.take_mail_quota(v.conn, shop.sessions, shop.settings, account.email, address):
+        return False
+    links.mail_link(v.conn, shop.settings, account, "confirm", v.now)
+    return True
 
 
 async def show_form(
@@ -131,13 +149,11 @@ async def login_submit(request: Request) -> Response[str]:
         password = forms.one(form, "password", label="password")
         assert password is not None
         await attempt_login(request, shop, email, password, form_token(request, form), flash=True)
-    except (InvalidInput, WrongCredentials) as error:
+    except (InvalidInput, WrongCredentials, AccountUnconfirmed) as error:
         return await show_form(
             request, "accounts/login.html", values, {error.field or "form": error.message}, error.status
         )
-    if is_htmx(request):
-        return html("", headers={"HX-Redirect": next_path})
-    return redirect_back(request, next_path)
+    return go_to(request, next_path)
 
 
 @get("/register", name="accounts.register")
@@ -148,7 +164,8 @@ async def register_page(request: Request) -> Response[str]:
 
 @post("/register", name="accounts.register_submit")
 async def register_submit(request: Request) -> Response[str]:
-    """Create the account, and answer exactly alike whether or not the email was already registered."""
+    """Register (web/accounts/links.py): the same answer, "check your email", whether or not the
+    address has an account; only the mail its owner receives differs."""
     shop = shop_of(request)
     form = await forms.read(request)
     settings: Settings = shop.settings
@@ -162,15 +179,23 @@ async def register_submit(request: Request) -> Response[str]:
         password = accounts.check_new_password(forms.one(form, "password", required=False), email)
     except InvalidInput as error:
         return await show_form(request, "accounts/register.html", values, {error.field or "form": error.message}, 400)
+    address = client_address(request)
+
+    def take(v: Visit) -> int:
+        return links.take_mail_quota(v.conn, shop.sessions, settings, email, address)
+
+    wait = await visit(request, take, write=True, csrf=form_token(request, form))
+    if wait:
+        raise throttled("accounts asked for", wait)
     password_hash = await anyio.to_thread.run_sync(password_hasher(settings).hash, password)
 
     def create(v: Visit) -> None:
-        accounts.create(v.conn, email, password_hash, name, v.now)
-        v.session.set("prefill_email", email)
-        v.session.flash(ACCOUNT_READY, "success")
+        links.register(v.conn, settings, email, password_hash, name, v.now)
+        v.session.set(SENT_TO, {"email": email, "why": "register", "next": next_path})
 
     await visit(request, create, write=True, csrf=form_token(request, form))
-    return redirect_back(request, "/login?" + urlencode({"next": next_path}) if next_path != "/" else "/login")
+    shop.mail_written()
+    return redirect_back(request, "/account/check-email")
 
 
 @post("/logout", name="accounts.logout")
@@ -221,12 +246,23 @@ async def change_password(request: Request) -> Response[str]:
     except InvalidInput as error:
         return await refuse("new_password", error.message)
     assert new is not None
+    attempt = accounts.attempt_of(account.email, client_address(request))
+
+    def take(v: Visit) -> int:
+        return accounts.take_attempt(v.conn, shop.sessions, shop.settings, attempt)
+
+    # Counted like a login (see accounts.take_attempt): a stolen session cannot guess the password.
+    wait = await visit(request, take, write=True, csrf=csrf)
+    if wait:
+        shop.metrics.login_throttled.inc()
+        raise throttled("wrong current passwords", wait)
     ph = password_hasher(shop.settings)
     if not await anyio.to_thread.run_sync(accounts.verify, ph, account.password_hash, current):
         return await refuse("current_password", "Your current password is not right.")
     new_hash = await anyio.to_thread.run_sync(ph.hash, new)
 
     def work(v: Visit) -> None:
+        accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
         accounts.set_password(v.conn, account.id, new_hash)
         v.session.rotate()
         v.session.new_csrf_token()

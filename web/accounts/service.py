@@ -18,8 +18,11 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
+from web import text
 from web.models import users
 from web.problems import InvalidInput
+from web.sessions import SessionStore
+from web.settings import Settings
 
 EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s.]+(\.[^@\s.]+)+")
 MIN_PASSWORD = 8
@@ -37,6 +40,8 @@ class Account:
     # Where the user last chose to deliver to ("" when never), taken up at login on a new device.
     delivery_country: str = ""
     delivery_postcode: str = ""
+    # Its owner has followed a link mailed to the address (web/accounts/links.py): it may log in.
+    confirmed: bool = True
 
 
 ACCOUNT_COLUMNS = (
@@ -46,19 +51,26 @@ ACCOUNT_COLUMNS = (
     users.c.password_hash,
     users.c.delivery_country,
     users.c.delivery_postcode,
+    users.c.confirmed_at,
 )
 
 
 def _account(row: Any) -> Account:
     return Account(
-        row.id, row.email, row.display_name, row.password_hash, row.delivery_country or "", row.delivery_postcode or ""
+        row.id,
+        row.email,
+        row.display_name,
+        row.password_hash,
+        row.delivery_country or "",
+        row.delivery_postcode or "",
+        confirmed=row.confirmed_at is not None,
     )
 
 
 @cache
 def common_passwords() -> frozenset[str]:
-    text = (Path(__file__).parent / "common_passwords.txt").read_text()
-    return frozenset(line.strip().casefold() for line in text.splitlines() if line and not line.startswith("#"))
+    listed = (Path(__file__).parent / "common_passwords.txt").read_text()
+    return frozenset(line.strip().casefold() for line in listed.splitlines() if line and not line.startswith("#"))
 
 
 @cache
@@ -74,10 +86,12 @@ def dummy_hash(ph: PasswordHasher) -> str:
 
 
 def normalise_email(raw: str | None) -> str:
+    """The address as stored and looked up: trimmed and case-folded; refused with a field message
+    when missing, too long, not shaped like an address, or holding what text.plain() refuses."""
     email = (raw or "").strip().casefold()
     if not email:
         raise InvalidInput("Please enter your email address.", field="email")
-    if len(email) > MAX_EMAIL or not EMAIL.fullmatch(email):
+    if len(email) > MAX_EMAIL or not EMAIL.fullmatch(email) or not text.plain(raw or ""):
         raise InvalidInput("Please enter a valid email address, like name@example.com.", field="email")
     return email
 
@@ -96,7 +110,7 @@ def check_new_password(password: str | None, email: str) -> str:
 
 
 def check_display_name(raw: str | None) -> str:
-    name = (raw or "").strip()
+    name = text.check(raw or "", "display_name", "name").strip()
     if len(name) > MAX_NAME:
         raise InvalidInput(f"Your name can have at most {MAX_NAME} characters.", field="display_name")
     return name
@@ -138,7 +152,47 @@ def set_password(conn: Connection, user_id: int, password_hash: str) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 
 
-def throttle_keys(email: str, address: str) -> dict[str, str]:
-    """The login-failure counters an attempt counts against: its account and its client address."""
+@dataclass(frozen=True)
+class Attempt:
+    """The counters one login attempt (or current-password check) counts against: the account from
+    this address, this address, the account from anywhere, and the account's slow-down pace."""
+
+    pair: str
+    address: str
+    account: str
+    pace: str
+
+
+def attempt_of(email: str, address: str) -> Attempt:
     digest = hashlib.sha256(email.encode()).hexdigest()[:40]
-    return {"account": f"login:account:{digest}", "address": f"login:address:{address}"}
+    return Attempt(
+        pair=f"login:pair:{digest}:{address}"[:100],
+        address=f"login:address:{address}"[:100],
+        account=f"login:account:{digest}",
+        pace=f"login:pace:{digest}",
+    )
+
+
+def take_attempt(conn: Connection, counters: SessionStore, settings: Settings, attempt: Attempt) -> int:
+    """Count an attempt before its password is checked, and answer the seconds to wait (0: go on).
+
+    Counted first, atomically, so concurrent attempts cannot all pass a check made before any of
+    them failed. The account from one address, and one address, are locked for the window past
+    their limits; the account from everywhere only slows down past its ceiling (one attempt per
+    LOGIN_SLOW_SECONDS), so nobody can lock its owner out from other addresses."""
+    window = settings.login_failure_window_seconds
+    limits = {
+        attempt.pair: settings.login_max_failures_per_account_and_address,
+        attempt.address: settings.login_max_failures_per_address,
+    }
+    wait = counters.throttle_take(conn, limits, window)
+    if wait:
+        return wait
+    if counters.throttle_take(conn, {attempt.account: settings.login_max_failures_per_account}, window):
+        return counters.throttle_take(conn, {attempt.pace: 1}, settings.login_slow_seconds)
+    return 0
+
+
+def attempt_succeeded(conn: Connection, counters: SessionStore, attempt: Attempt) -> None:
+    """The right password: its address and account no longer count it, and its own pair starts over."""
+    counters.throttle_release(conn, [attempt.address, attempt.account], clear=(attempt.pair,))

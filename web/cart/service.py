@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from sqlalchemy import bindparam, insert, select
 
-from web import owner
+from web import faults, owner
 from web.cart import store
 from web.cart.store import AddResult, CartView, MergeReport
 from web.catalog import service as catalog
@@ -109,6 +109,7 @@ def merge_at_login(v: Visit, user_id: int) -> tuple[int, MergeReport]:
         try:
             with v.conn.begin_nested():
                 report = store.merge(v.conn, guest_cart_id, target, v.settings.max_line_quantity, v.now)
+                faults.pause_point(v.settings, "merge")
             owner.keep_unmerged(v, None)
         except Exception:
             report = MergeReport(failed=True)

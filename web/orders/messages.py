@@ -12,7 +12,6 @@ what the other side wrote after it is unread, counted on the staff's order list 
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from typing import Literal
 
@@ -23,12 +22,13 @@ from web.models import order_messages, orders, users
 from web.orders.service import Order
 from web.problems import InvalidInput, TooManyAttempts
 from web.sessions import SessionStore, session_key
+from web.text import has_controls, storable
 from web.unit import Visit
 
 Side = Literal["shopper", "staff"]
 MOST_CHARACTERS = 2000
 PACE_WINDOW_SECONDS = 60
-KEPT_CONTROLS = frozenset("\n\t")  # line breaks and tabs are part of a message; other controls are not
+KEPT_CONTROLS = "\n\t"  # line breaks and tabs are part of a message; other controls are not
 # The last message each side has seen of an order's thread.
 READ_MARKS: dict[Side, Column[int]] = {
     "shopper": orders.c.shopper_read_message_id,
@@ -71,13 +71,12 @@ def checked_text(raw: str) -> str:
     text = raw.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise InvalidInput("Write your message first: it is empty.", field="text")
-    categories = {unicodedata.category(char) for char in text if char not in KEPT_CONTROLS}
-    if "Cc" in categories:
+    if has_controls(text, keep=KEPT_CONTROLS):
         raise InvalidInput(
             "The message contains control characters (other than line breaks and tabs): remove them and send it again.",
             field="text",
         )
-    if "Cs" in categories:
+    if not storable(text):
         raise InvalidInput(
             "The message contains characters that cannot be stored: remove them and send it again.", field="text"
         )
@@ -96,7 +95,7 @@ def pace_key(v: Visit) -> str:
 def keep_pace(v: Visit, counters: SessionStore) -> None:
     """TooManyAttempts, with the wait, once this session has posted its messages for the minute."""
     limit = v.settings.messages_per_minute
-    wait = counters.throttle_wait(v.conn, {pace_key(v): limit})
+    wait = counters.throttle_take(v.conn, {pace_key(v): limit}, PACE_WINDOW_SECONDS)
     if wait:
         raise TooManyAttempts(
             f"You have sent {limit} messages within a minute. Please wait {seconds(wait)} and send this one again.",
@@ -124,8 +123,8 @@ def post(v: Visit, order: Order, author: Side, text: str, counters: SessionStore
     The order's row is locked before the message gets its id, so two posts to one thread commit in
     the order of their ids, and a stream that has sent message N never misses a lower one."""
     with v.writing():
-        keep_pace(v, counters)
         body = checked_text(text)
+        keep_pace(v, counters)  # counted before the insert, atomically: concurrent posts cannot pass it
         v.conn.execute(select(orders.c.id).where(orders.c.id == order.id).with_for_update())
         user_id = owner.resolve_owner(v).user_id
         name = display_name(v.conn, user_id) if author == "staff" else ""
@@ -134,7 +133,6 @@ def post(v: Visit, order: Order, author: Side, text: str, counters: SessionStore
             .values(order_id=order.id, author=author, author_user_id=user_id, author_name=name, body=body, at=v.now)
             .returning(order_messages.c.id)
         ).scalar_one()
-        counters.throttle_hit(v.conn, [pace_key(v)], PACE_WINDOW_SECONDS)
         v.order_changed(order.number)
     return Message(message_id, order.id, author, name, body, v.now)
 

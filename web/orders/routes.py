@@ -16,8 +16,9 @@ from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
 from web import forms, owner
+from web.accounts import links
 from web.accounts import service as accounts
-from web.accounts.routes import client_address, password_hasher
+from web.accounts.routes import SENT_TO, client_address, password_hasher, throttled
 from web.api import item_json, json_object, require_json
 from web.checkout import service as checkout
 from web.guards import requires_user, user_of
@@ -182,7 +183,8 @@ async def lookup_submit(request: Request) -> Response[str]:
     limit = shop.settings.login_max_failures_per_address
 
     def work(v: Visit) -> str | None:
-        wait = shop.sessions.throttle_wait(v.conn, {key: limit})
+        # Counted before the look-up, atomically, so concurrent guesses cannot pass the limit.
+        wait = shop.sessions.throttle_take(v.conn, {key: limit}, shop.settings.login_failure_window_seconds)
         if wait:
             shop.metrics.login_throttled.inc()
             raise TooManyAttempts(LOOKUP_THROTTLED, wait)
@@ -192,8 +194,8 @@ async def lookup_submit(request: Request) -> Response[str]:
             email = ""
         found = orders.lookup(v, number, email) if number and email else None
         if found is None:
-            shop.sessions.throttle_hit(v.conn, [key], shop.settings.login_failure_window_seconds)
             return None
+        shop.sessions.throttle_release(v.conn, [key])  # a found order is no failed guess
         return found.number
 
     found = await visit(request, work, write=True, csrf=form_token(request, form))
@@ -261,17 +263,26 @@ async def account_for_order(request: Request, number: FromPath[str]) -> Response
         errors = {error.field or "form": error.message}
         refused = await visit(request, lambda v: {**shopper_page(v, number), "offer_account": True, "errors": errors})
         return page(request, "orders/order.html", refused, 400)
+    address = client_address(request)
+    wait = await visit(
+        request,
+        lambda v: links.take_mail_quota(v.conn, shop.sessions, shop.settings, order.email, address),
+        write=True,
+        csrf=csrf,
+    )
+    if wait:
+        raise throttled("accounts asked for", wait)
     password_hash = await anyio.to_thread.run_sync(password_hasher(shop.settings).hash, checked)
 
     def work(v: Visit) -> None:
-        user_id = accounts.create(v.conn, order.email, password_hash, display_name, v.now)
-        if user_id is not None and order.user_id is None:
-            orders.take_along(v, order.number, user_id)
-        v.session.set("prefill_email", order.email)
-        v.session.flash("Your account is ready: log in with your email and password to follow your orders.", "success")
+        registered = links.register(v.conn, shop.settings, order.email, password_hash, display_name, v.now)
+        if registered.outcome != "exists" and order.user_id is None:
+            orders.take_along(v, order.number, registered.user_id)
+        v.session.set(SENT_TO, {"email": order.email, "why": "register"})
 
     await visit(request, work, write=True, csrf=csrf)
-    return redirect_back(request, f"/login?next=/orders/{order.number}")
+    shop.mail_written()
+    return redirect_back(request, "/account/check-email")
 
 
 # /api

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, func, insert, or_, select, update
 
+from web import text
 from web.models import audit, orders, users
 from web.orders import service as order_service
 from web.problems import InvalidInput
@@ -28,11 +29,18 @@ def make_staff(conn: Connection, email: str, password_hash: str, now: int) -> tu
     to the one given). Returns the user id and whether the account is new."""
     existing = conn.execute(select(users.c.id).where(users.c.email == email)).scalar()
     if existing is not None:
-        conn.execute(update(users).where(users.c.id == existing).values(is_staff=True, password_hash=password_hash))
+        conn.execute(
+            update(users)
+            .where(users.c.id == existing)
+            .values(is_staff=True, password_hash=password_hash, confirmed_at=func.coalesce(users.c.confirmed_at, now))
+        )
         return int(existing), False
+    # Made by the shop's operator, who vouches for the address: confirmed at once.
     new_id = conn.execute(
         insert(users)
-        .values(email=email, password_hash=password_hash, display_name="", created_at=now, is_staff=True)
+        .values(
+            email=email, password_hash=password_hash, display_name="", created_at=now, is_staff=True, confirmed_at=now
+        )
         .returning(users.c.id)
     ).scalar_one()
     return int(new_id), True
@@ -69,7 +77,8 @@ class OrderFilter:
     ) -> OrderFilter:
         if status and status not in order_service.TRANSITIONS:
             raise InvalidInput(f"There is no order status “{status}”.", field="status")
-        return cls(status or "", day(since, "since"), day(until, "until"), (search or "").strip()[:254], page)
+        search = text.check(search or "", "q", "search").strip()[:254]
+        return cls(status or "", day(since, "since"), day(until, "until"), search, page)
 
 
 def day(raw: str | None, name: str) -> date | None:

@@ -1,0 +1,157 @@
+"""Links mailed to an account's address: confirming a registration, choosing a new password.
+
+Registering and "forgot password" answer alike for known and unknown addresses; the links work
+once, expire, are stored only as hashes, and are used by a button, never by opening them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from litestar import Litestar
+from litestar.testing import TestClient
+
+from tests.conftest import (
+    BASE_URL,
+    PASSWORD,
+    TOKEN_FIELD,
+    Shopper,
+    confirm,
+    login,
+    mailed_token,
+    register,
+    sql,
+)
+
+NEW_PASSWORD = "a brand new passphrase"
+
+
+def sign_up(shopper: Shopper, email: str, password: str = PASSWORD) -> None:
+    response = shopper.post("/register", {"email": email, "password": password})
+    assert response.status_code == 303 and response.headers["location"] == "/account/check-email"
+
+
+def subjects(app: Litestar, email: str) -> list[str]:
+    return [row[0] for row in sql(app, "SELECT subject FROM outbox WHERE recipient = :to ORDER BY id", to=email)]
+
+
+def test_an_unconfirmed_account_cannot_log_in_until_its_link_is_used(app: Litestar, shopper: Shopper) -> None:
+    sign_up(shopper, "new@example.com")
+    assert login(shopper, "new@example.com", "not the password").status_code == 401  # no hint without it
+    refused = login(shopper, "new@example.com")
+    assert refused.status_code == 403
+    assert "Confirm your email address first" in refused.text and "sent you a new one" in refused.text
+    assert subjects(app, "new@example.com") == ["Confirm your email address"] * 2
+    confirmed = confirm(shopper, "new@example.com")
+    assert confirmed.status_code == 303 and confirmed.headers["location"] == "/login"
+    page = shopper.visit("/login")
+    assert "Your email address is confirmed" in page.text and 'value="new@example.com"' in page.text
+    assert login(shopper, "new@example.com").status_code == 303
+
+
+def test_the_api_says_an_account_is_unconfirmed_only_to_its_password(app: Litestar, shopper: Shopper) -> None:
+    sign_up(shopper, "api@example.com")
+    wrong = shopper.client.post("/api/auth/email-login", json={"email": "api@example.com", "password": "wrong one!"})
+    assert wrong.status_code == 401
+    right = shopper.client.post("/api/auth/email-login", json={"email": "api@example.com", "password": PASSWORD})
+    assert right.status_code == 403 and right.json()["error"] == "ACCOUNT_UNCONFIRMED"
+
+
+def test_a_confirmation_link_is_hashed_at_rest_used_by_its_button_once(app: Litestar, shopper: Shopper) -> None:
+    sign_up(shopper, "once@example.com")
+    token = mailed_token(app, "once@example.com")
+    assert sql(app, "SELECT token_hash FROM account_tokens") == [(hashlib.sha256(token.encode()).hexdigest(),)]
+    for _ in range(2):  # a mail scanner's preview, then the shopper: opening it uses nothing
+        assert shopper.visit(f"/account/confirm?token={token}").status_code == 200
+    assert sql(app, "SELECT confirmed_at FROM users") == [(None,)]
+    assert shopper.post("/account/confirm", {"token": token}).status_code == 303
+    again = shopper.post("/account/confirm", {"token": token})
+    assert again.status_code == 400 and "This link has expired or has been used" in again.text
+    assert shopper.visit(f"/account/confirm?token={token}").status_code == 400
+    for bad in ("", "nonsense", "x" * 5000, "%ED%A0%80", "%00"):
+        body = f"csrf_token={shopper.csrf}&token={bad}"
+        headers = {"content-type": "application/x-www-form-urlencoded"}
+        assert shopper.client.post("/account/confirm", content=body, headers=headers).status_code == 400
+
+
+def test_an_expired_confirmation_link_does_nothing(app: Litestar, shopper: Shopper) -> None:
+    sign_up(shopper, "late@example.com")
+    sql(app, "UPDATE account_tokens SET expires_at = 1")
+    token = mailed_token(app, "late@example.com")
+    assert shopper.visit(f"/account/confirm?token={token}").status_code == 400
+    assert shopper.post("/account/confirm", {"token": token}).status_code == 400
+    assert sql(app, "SELECT confirmed_at FROM users") == [(None,)]
+
+
+def test_registering_again_before_confirming_takes_the_new_password_and_ends_the_old_link(
+    app: Litestar, shopper: Shopper
+) -> None:
+    """Whoever registered an address without owning its mailbox cannot keep it: the owner's own
+    registration replaces the password, and only the newest link works."""
+    sign_up(shopper, "squat@example.com", "the squatter's passphrase")
+    first = mailed_token(app, "squat@example.com")
+    sign_up(shopper, "squat@example.com", NEW_PASSWORD)
+    assert shopper.post("/account/confirm", {"token": first}).status_code == 400
+    assert confirm(shopper, "squat@example.com").status_code == 303
+    assert login(shopper, "squat@example.com", "the squatter's passphrase").status_code == 401
+    assert login(shopper, "squat@example.com", NEW_PASSWORD).status_code == 303
+
+
+def test_account_mails_to_one_address_are_limited(app: Litestar, shopper: Shopper) -> None:
+    for _ in range(3):
+        sign_up(shopper, "flood@example.com")
+    refused = shopper.post("/register", {"email": "flood@example.com", "password": PASSWORD})
+    assert refused.status_code == 429 and "Retry-After" in refused.headers
+    assert shopper.post("/account/forgot", {"email": "flood@example.com"}).status_code == 429
+    assert subjects(app, "flood@example.com") == ["Confirm your email address"] * 3
+
+
+def test_forgot_password_answers_alike_for_known_and_unknown_addresses(app: Litestar) -> None:
+    register(app, "known@example.com")
+    outcomes = []
+    for email in ("known@example.com", "unknown@example.com"):
+        with TestClient(app, base_url=BASE_URL) as client:
+            shopper = Shopper(client)
+            shopper.visit("/account/forgot")
+            response = shopper.post("/account/forgot", {"email": email})
+            following = shopper.visit(response.headers["location"])
+            body = TOKEN_FIELD.sub("TOKEN", following.text).replace(email, "EMAIL")
+            outcomes.append((response.status_code, response.headers["location"], body))
+    assert outcomes[0] == outcomes[1]
+    assert "we have sent it a link to choose a new password" in outcomes[0][2]
+    assert subjects(app, "known@example.com")[-1] == "Choose a new password"
+    assert subjects(app, "unknown@example.com") == []
+
+
+def test_a_new_password_by_link_ends_every_session_and_the_link(app: Litestar, shopper: Shopper) -> None:
+    register(app, "reset@example.com")
+    with TestClient(app, base_url=BASE_URL) as elsewhere_client:
+        elsewhere = Shopper(elsewhere_client)
+        assert login(elsewhere, "reset@example.com").status_code == 303
+        shopper.post("/account/forgot", {"email": "reset@example.com"})
+        token = mailed_token(app, "reset@example.com")
+        form = shopper.visit(f"/account/reset?token={token}")
+        assert form.status_code == 200 and "reset@example.com" in form.text
+        weak = shopper.post("/account/reset", {"token": token, "new_password": "short"})
+        assert weak.status_code == 400 and "at least 8 characters" in weak.text
+        done = shopper.post("/account/reset", {"token": token, "new_password": NEW_PASSWORD})
+        assert done.status_code == 303 and done.headers["location"] == "/login"
+        assert elsewhere.client.get("/api/auth/me").json() == {"user": None}
+    assert shopper.post("/account/reset", {"token": token, "new_password": "yet another passphrase"}).status_code == 400
+    assert login(shopper, "reset@example.com").status_code == 401
+    assert login(shopper, "reset@example.com", NEW_PASSWORD).status_code == 303
+
+
+def test_a_new_password_by_link_confirms_an_unconfirmed_account(app: Litestar, shopper: Shopper) -> None:
+    sign_up(shopper, "forgetful@example.com")
+    shopper.post("/account/forgot", {"email": "forgetful@example.com"})
+    token = mailed_token(app, "forgetful@example.com")
+    assert shopper.post("/account/reset", {"token": token, "new_password": NEW_PASSWORD}).status_code == 303
+    assert login(shopper, "forgetful@example.com", NEW_PASSWORD).status_code == 303
+
+
+def test_a_confirmation_link_is_no_new_password_link(app: Litestar, shopper: Shopper) -> None:
+    sign_up(shopper, "mixed@example.com")
+    token = mailed_token(app, "mixed@example.com")
+    assert shopper.visit(f"/account/reset?token={token}").status_code == 400
+    assert shopper.post("/account/reset", {"token": token, "new_password": NEW_PASSWORD}).status_code == 400
