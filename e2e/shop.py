@@ -94,7 +94,10 @@ ACCOUNT_READY = "Your email address is confirmed and your account is ready: log 
 # The server's outbox folder (set by conftest's server fixture) and the account links in its mail.
 OUTBOX_DIR = Path("var/outbox")
 MAILED_LINK = re.compile(r"https?://[^/\s]+(/account/(?:confirm|reset)\?token=[A-Za-z0-9_-]+)")
-WRONG_CREDENTIALS = "That email and password do not match an account. Check them and try again."
+WRONG_CREDENTIALS = (
+    "That email and password do not match an account. Check them and try again."
+    " Registered just now? Open the link we mailed you first."
+)
 LOGGED_OUT = "You have been logged out. Your cart is kept in your account."
 
 
@@ -139,6 +142,7 @@ def register(page: Page, email: str, password: str, name: str = "") -> None:
     expect(page).to_have_url(re.compile(r"/account/check-email$"))
     expect(page.get_by_role("heading", name="Check your email")).to_be_visible()
     page.goto(mailed_link(email))
+    page.locator("#accounts-confirm").get_by_label("Password").fill(password)
     page.get_by_role("button", name="Confirm my address").click()
     expect(page).to_have_url(re.compile(r"/login$"))
     expect(flashes(page)).to_have_text([ACCOUNT_READY])

@@ -17,8 +17,9 @@ def add_and_expect_redirect_back(page: Page) -> None:
     response = posted.value
     assert response.url.endswith("/cart/items"), response.url
     assert response.status == 303, f"the add answered {response.status}, not 303 See Other"
-    assert response.headers.get("location") == "/products/test-2", response.headers
-    expect(page).to_have_url(re.compile(r"/products/test-2$"))
+    # Back to the product's page with the option just added still chosen.
+    assert re.fullmatch(r"/products/test-2\?variant=\d+", response.headers.get("location", "")), response.headers
+    expect(page).to_have_url(re.compile(r"/products/test-2\?variant=\d+$"))
 
 
 def test_add_twice_without_javascript_then_cart_page_shows_two(nojs_page: Page) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import quote, urlsplit
 
 from playwright.sync_api import BrowserContext, Page, expect
 
@@ -35,14 +36,14 @@ def post_add(page: Page, slug: str, quantity: int, flash: str, option: str | Non
     with page.expect_response(lambda response: response.request.method == "POST") as posted:
         add_button(page).click()
     assert posted.value.status == 303, f"the add answered {posted.value.status}, not 303 See Other"
-    expect(page).to_have_url(re.compile(rf"/products/{slug}$"))
+    expect(page).to_have_url(re.compile(rf"/products/{slug}\?variant=\d+$"))
     expect(flashes(page)).to_have_text([flash])
 
 
 def log_in_from_header(page: Page, email: str, password: str, next_path: str) -> None:
     """The header's Log in link carries the current path; the login form posts and 303s back there."""
     user_nav(page).get_by_role("link", name="Log in").click()
-    expect(page).to_have_url(re.compile(r"/login\?next=" + re.escape(next_path) + "$"))
+    expect(page).to_have_url(re.compile(r"/login\?next=" + re.escape(quote(next_path, safe="/")) + "$"))
     with page.expect_response(lambda response: response.request.method == "POST") as posted:
         submit_login(page, email, password)
     assert posted.value.status == 303, f"the login answered {posted.value.status}, not 303 See Other"
@@ -73,9 +74,12 @@ def test_login_merge_and_logout_without_javascript(
     expect(drawer(page).locator(".drawer-login")).to_have_count(1)
     guest = session_cookie(nojs_context)
 
-    log_in_from_header(page, email, password, "/products/linen-shirt")
+    # Back on the shirt's page with M still chosen (?variant=), and the login returns there.
+    expect(page.get_by_role("radio", name=re.compile(r"^M\b"))).to_be_checked()
+    here = urlsplit(page.url)
+    log_in_from_header(page, email, password, f"{here.path}?{here.query}")
     expect(flashes(page)).to_have_text(
-        [f"Welcome back, {NAME}.", "3 items from your guest cart were added to your cart."]
+        [f"Welcome, {NAME}.", "3 items from your guest cart were added to your cart."]
     )
     expect(badge_count(page)).to_have_text("3")
     expect(user_nav(page).get_by_role("link", name=NAME, exact=True)).to_be_visible()

@@ -7,7 +7,9 @@ once, expire, are stored only as hashes, and are used by a button, never by open
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
+import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
@@ -22,6 +24,7 @@ from tests.conftest import (
     register,
     sql,
 )
+from web.accounts import service as accounts
 
 NEW_PASSWORD = "a brand new passphrase"
 
@@ -37,11 +40,13 @@ def subjects(app: Litestar, email: str) -> list[str]:
 
 def test_an_unconfirmed_account_cannot_log_in_until_its_link_is_used(app: Litestar, shopper: Shopper) -> None:
     sign_up(shopper, "new@example.com")
-    assert login(shopper, "new@example.com", "not the password").status_code == 401  # no hint without it
-    refused = login(shopper, "new@example.com")
-    assert refused.status_code == 403
-    assert "Confirm your email address first" in refused.text and "sent you a new one" in refused.text
-    assert subjects(app, "new@example.com") == ["Confirm your email address"] * 2
+    wrong = login(shopper, "new@example.com", "not the password")
+    right = login(shopper, "new@example.com")
+    # The same answer as a wrong password: else registering an address and logging in with the
+    # password just chosen would tell whether it had an account before (401) or not.
+    assert (right.status_code, right.text.count("do not match an account")) == (401, 1)
+    assert TOKEN_FIELD.sub("T", right.text) == TOKEN_FIELD.sub("T", wrong.text)
+    assert subjects(app, "new@example.com") == ["Confirm your email address"] * 2  # a new link, quietly
     confirmed = confirm(shopper, "new@example.com")
     assert confirmed.status_code == 303 and confirmed.headers["location"] == "/login"
     page = shopper.visit("/login")
@@ -49,12 +54,41 @@ def test_an_unconfirmed_account_cannot_log_in_until_its_link_is_used(app: Litest
     assert login(shopper, "new@example.com").status_code == 303
 
 
-def test_the_api_says_an_account_is_unconfirmed_only_to_its_password(app: Litestar, shopper: Shopper) -> None:
-    sign_up(shopper, "api@example.com")
-    wrong = shopper.client.post("/api/auth/email-login", json={"email": "api@example.com", "password": "wrong one!"})
-    assert wrong.status_code == 401
-    right = shopper.client.post("/api/auth/email-login", json={"email": "api@example.com", "password": PASSWORD})
-    assert right.status_code == 403 and right.json()["error"] == "ACCOUNT_UNCONFIRMED"
+def test_registering_then_logging_in_tells_nothing_about_an_existing_account(app: Litestar) -> None:
+    register(app, "known@example.com")
+    answers = []
+    for email in ("known@example.com", "unknown@example.com"):
+        with TestClient(app, base_url=BASE_URL) as client:
+            prober = Shopper(client)
+            sign_up(prober, email, "the prober's passphrase")
+            answer = login(prober, email, "the prober's passphrase")
+            answers.append((answer.status_code, TOKEN_FIELD.sub("T", answer.text).replace(email, "E")))
+    assert answers[0] == answers[1] and answers[0][0] == 401
+    api = Shopper(TestClient(app, base_url=BASE_URL))
+    body = {"email": "unknown@example.com", "password": "the prober's passphrase"}
+    assert api.client.post("/api/auth/email-login", json=body).json()["error"] == "INVALID_CREDENTIALS"
+
+
+def test_confirming_needs_the_password_the_link_was_sent_for(app: Litestar, shopper: Shopper) -> None:
+    """A stranger who registers the owner's address again cannot have the owner's click confirm
+    the stranger's password: each link confirms its own registration's password, after asking."""
+    sign_up(shopper, "owner@example.com", PASSWORD)
+    owners = mailed_token(app, "owner@example.com")
+    with TestClient(app, base_url=BASE_URL) as client:
+        sign_up(Shopper(client), "owner@example.com", "the squatter's passphrase")
+    squatters = mailed_token(app, "owner@example.com")
+    # The owner opens the newest mail (the stranger's) and types the password they chose: refused.
+    wrong = shopper.post("/account/confirm", {"token": squatters, "password": PASSWORD})
+    assert wrong.status_code == 400 and "not the password this link was sent for" in wrong.text
+    assert sql(app, "SELECT confirmed_at FROM users") == [(None,)]
+    # Their own link still works (a later registration ends no earlier link), and ends the other.
+    assert shopper.post("/account/confirm", {"token": owners, "password": PASSWORD}).status_code == 303
+    assert (
+        shopper.post("/account/confirm", {"token": squatters, "password": "the squatter's passphrase"}).status_code
+        == 400
+    )
+    assert login(shopper, "owner@example.com", "the squatter's passphrase").status_code == 401
+    assert login(shopper, "owner@example.com").status_code == 303
 
 
 def test_a_confirmation_link_is_hashed_at_rest_used_by_its_button_once(app: Litestar, shopper: Shopper) -> None:
@@ -64,8 +98,8 @@ def test_a_confirmation_link_is_hashed_at_rest_used_by_its_button_once(app: Lite
     for _ in range(2):  # a mail scanner's preview, then the shopper: opening it uses nothing
         assert shopper.visit(f"/account/confirm?token={token}").status_code == 200
     assert sql(app, "SELECT confirmed_at FROM users") == [(None,)]
-    assert shopper.post("/account/confirm", {"token": token}).status_code == 303
-    again = shopper.post("/account/confirm", {"token": token})
+    assert shopper.post("/account/confirm", {"token": token, "password": PASSWORD}).status_code == 303
+    again = shopper.post("/account/confirm", {"token": token, "password": PASSWORD})
     assert again.status_code == 400 and "This link has expired or has been used" in again.text
     assert shopper.visit(f"/account/confirm?token={token}").status_code == 400
     for bad in ("", "nonsense", "x" * 5000, "%ED%A0%80", "%00"):
@@ -79,22 +113,8 @@ def test_an_expired_confirmation_link_does_nothing(app: Litestar, shopper: Shopp
     sql(app, "UPDATE account_tokens SET expires_at = 1")
     token = mailed_token(app, "late@example.com")
     assert shopper.visit(f"/account/confirm?token={token}").status_code == 400
-    assert shopper.post("/account/confirm", {"token": token}).status_code == 400
+    assert shopper.post("/account/confirm", {"token": token, "password": PASSWORD}).status_code == 400
     assert sql(app, "SELECT confirmed_at FROM users") == [(None,)]
-
-
-def test_registering_again_before_confirming_takes_the_new_password_and_ends_the_old_link(
-    app: Litestar, shopper: Shopper
-) -> None:
-    """Whoever registered an address without owning its mailbox cannot keep it: the owner's own
-    registration replaces the password, and only the newest link works."""
-    sign_up(shopper, "squat@example.com", "the squatter's passphrase")
-    first = mailed_token(app, "squat@example.com")
-    sign_up(shopper, "squat@example.com", NEW_PASSWORD)
-    assert shopper.post("/account/confirm", {"token": first}).status_code == 400
-    assert confirm(shopper, "squat@example.com").status_code == 303
-    assert login(shopper, "squat@example.com", "the squatter's passphrase").status_code == 401
-    assert login(shopper, "squat@example.com", NEW_PASSWORD).status_code == 303
 
 
 def test_account_mails_to_one_address_are_limited(app: Litestar, shopper: Shopper) -> None:
@@ -155,3 +175,21 @@ def test_a_confirmation_link_is_no_new_password_link(app: Litestar, shopper: Sho
     token = mailed_token(app, "mixed@example.com")
     assert shopper.visit(f"/account/reset?token={token}").status_code == 400
     assert shopper.post("/account/reset", {"token": token, "new_password": NEW_PASSWORD}).status_code == 400
+
+
+def test_a_password_changed_while_a_login_checks_the_old_one_wins(
+    app: Litestar, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A reset by mail landing during a login's slow password check: the login, checked against
+    the old password, must not go through afterwards."""
+    register(app, "raced@example.com")
+    real_verify = accounts.verify
+
+    def verify_then_reset(ph: Any, stored: str, password: str) -> bool:
+        ok = real_verify(ph, stored, password)
+        sql(app, "UPDATE users SET password_hash = 'changed meanwhile' WHERE email = 'raced@example.com'")
+        return ok
+
+    monkeypatch.setattr(accounts, "verify", verify_then_reset)
+    assert login(shopper, "raced@example.com").status_code == 401
+    assert shopper.client.get("/api/auth/me").json() == {"user": None}

@@ -14,7 +14,7 @@ import pytest
 from litestar import Litestar, Response, get
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, sql
+from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, sql, variant_id
 
 BADGE = re.compile(r'<a id="cart-badge"[^>]*>\s*Cart <span class="cart-count" data-count="(\d+)">(\d+)</span>')
 FLASH = re.compile(r'<p class="flash flash-(\w+)">([^<]*)</p>')
@@ -116,8 +116,24 @@ def stocked(shopper: Shopper) -> Shopper:
 def test_add_without_js_redirects_back_with_a_flash(shopper: Shopper) -> None:
     shopper.visit("/products/test-1")
     response = shopper.add("test-1", 2)
-    assert_redirect_with_flash(response, shopper, "/products/test-1", "Added 2 × Test product 1 to your cart.")
+    back = f"/products/test-1?variant={variant_id(shopper.app, 'test-1')}"
+    assert_redirect_with_flash(response, shopper, back, "Added 2 × Test product 1 to your cart.")
     assert quantities(shopper) == {"Test product 1": 2}
+
+
+def test_without_js_the_product_page_comes_back_with_the_option_just_added(shopper: Shopper) -> None:
+    """Choose M and add: the page comes back with M chosen, so the next add is an M too (not an S)."""
+    medium = variant_id(shopper.app, "linen-shirt", "M")
+    shopper.visit("/products/linen-shirt")
+    response = shopper.add("linen-shirt", 1, label="M")
+    assert response.headers["location"] == f"/products/linen-shirt?variant={medium}"
+    page = shopper.visit(response.headers["location"]).text
+    assert re.search(rf'value="{medium}" checked', page)
+    again = shopper.post(
+        "/cart/items", {**add_form(shopper.app, "linen-shirt", label="M"), "next": response.headers["location"]}
+    )
+    assert again.headers["location"] == f"/products/linen-shirt?variant={medium}"
+    assert quantities(shopper) == {"Linen shirt (M)": 2}
 
 
 def test_add_without_next_returns_to_the_cart(shopper: Shopper) -> None:

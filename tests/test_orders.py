@@ -179,7 +179,7 @@ def test_a_guests_account_takes_this_order_along_and_no_other(app: Litestar) -> 
                     f"/orders/{numbers[1]}/account", {"display_name": "Sam", "password": "a long enough passphrase"}
                 )
                 assert made.status_code == 303 and made.headers["location"] == "/account/check-email"
-                assert login(guest, "same@example.com").status_code == 403  # not before confirming the address
+                assert login(guest, "same@example.com").status_code == 401  # not before confirming the address
     with TestClient(app, base_url=BASE_URL) as client:
         user = Shopper(client)
         assert confirm(user, "same@example.com").status_code == 303

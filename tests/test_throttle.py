@@ -17,6 +17,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.conftest import BASE_URL, PASSWORD, Shopper, login, register
+from web.accounts.service import address_key
 from web.app import create_app
 from web.settings import Settings
 
@@ -134,3 +135,21 @@ def test_throttle_counters_count_atomically_and_end_with_their_window(app: Lites
         assert store.throttle_take(conn, {"login:test": 1}, 60) == 0
         store.throttle_release(conn, ["login:gone"])  # nothing to take back: nothing happens
         assert store.throttle_take(conn, {"login:gone": 1}, 60) == 0
+
+
+def test_attempts_the_slow_down_turns_away_do_not_lock_the_owner(proxied: Litestar) -> None:
+    """An attacker who keeps taking the one attempt per pace must not use up the owner's own tries."""
+    register(proxied, "held@example.com")
+    for n in range(9):  # past the ceiling (8), and the pace's one attempt taken
+        login(from_address(proxied, f"10.2.0.{n}"), "held@example.com", WRONG)
+    owner = from_address(proxied, "10.2.1.1")
+    assert [login(owner, "held@example.com").status_code for _ in range(6)] == [429] * 6
+    time.sleep(2.1)
+    assert login(owner, "held@example.com").status_code == 303
+
+
+def test_an_ipv6_client_is_counted_by_its_64() -> None:
+    assert address_key("2001:db8:1:2:aaaa::1") == address_key("2001:db8:1:2:bbbb::2") == "2001:db8:1:2::/64"
+    assert address_key("2001:db8:1:3::1") != address_key("2001:db8:1:2::1")
+    assert address_key("::ffff:192.0.2.7") == address_key("192.0.2.7") == "192.0.2.7"
+    assert address_key("testclient") == "testclient"

@@ -13,8 +13,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import create_engine, text
 
-from tests.conftest import CSRF, PASSWORD, TEST_REDIS_URL, reset_postgres
+from tests.conftest import CSRF, MAILED_LINK, PASSWORD, TEST_REDIS_URL, reset_postgres
+from web.db import sqlalchemy_url
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
@@ -39,6 +41,7 @@ def shop_url(database: str, tmp_path: Path) -> Iterator[str]:
         "PORT": str(port),
         "APP_ENV": "development",
         "PROMETHEUS_MULTIPROC_DIR": str(tmp_path),
+        "OUTBOX_DIR": str(tmp_path / "outbox"),
     }
     log = (tmp_path / "server.log").open("w")
     server = subprocess.Popen(
@@ -65,7 +68,7 @@ def shop_url(database: str, tmp_path: Path) -> Iterator[str]:
         log.close()
 
 
-def test_a_shoppers_requests_across_workers_see_one_session_and_one_cart(shop_url: str) -> None:
+def test_a_shoppers_requests_across_workers_see_one_session_and_one_cart(shop_url: str, database: str) -> None:
     # No keep-alive: every request is a new connection, which any worker may accept.
     limits = httpx.Limits(max_keepalive_connections=0)
     with httpx.Client(base_url=shop_url, limits=limits, timeout=10, follow_redirects=True) as browser:
@@ -102,8 +105,15 @@ def test_a_shoppers_requests_across_workers_see_one_session_and_one_cart(shop_ur
 
         email = "workers@example.com"
         browser.post("/register", data={"email": email, "password": PASSWORD, "csrf_token": token()})
+        engine = create_engine(sqlalchemy_url(database))
+        with engine.connect() as conn:
+            body = conn.execute(text("SELECT body FROM outbox WHERE recipient = :to"), {"to": email}).scalar_one()
+        engine.dispose()
+        link = MAILED_LINK.search(body)
+        assert link is not None
+        browser.post("/account/confirm", data={"token": link.group(1), "csrf_token": token()})
         logged_in = browser.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token()})
-        assert logged_in.status_code == 200 and "Welcome back" in logged_in.text
+        assert logged_in.status_code == 200 and "Welcome, workers@example.com." in logged_in.text
         assert browser.cookies["session"] != cookie
         for _ in range(20):
             assert cart() == {"test-1": 1, "test-2": 2}

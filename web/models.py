@@ -91,6 +91,8 @@ class User(Base):
     # When its owner followed the link mailed at registration (or reset the password): until then
     # the account cannot log in. None: not yet.
     confirmed_at: Mapped[int | None] = mapped_column(Integer)
+    # The last time it logged in (None: never, so its first login says "Welcome", not "Welcome back").
+    last_login_at: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (CheckConstraint("email = lower(trim(email))", name="email_normalised"),)
 
 
@@ -106,6 +108,9 @@ class AccountToken(Base):
     created_at: Mapped[int] = mapped_column(Integer)
     expires_at: Mapped[int] = mapped_column(Integer)
     used_at: Mapped[int | None] = mapped_column(Integer)
+    # A confirmation link's password: the one its registration chose, which using the link sets
+    # (after its page asked for it), so no later registration can change what a link confirms.
+    password_hash: Mapped[str | None] = mapped_column(String(255))
     __table_args__ = (CheckConstraint("purpose IN ('confirm', 'reset')", name="purpose_known"),)
 
 

@@ -69,12 +69,6 @@ class WrongCredentials(Problem):
     code = "INVALID_CREDENTIALS"
 
 
-class AccountUnconfirmed(Forbidden):
-    """The right password for an account whose address is not confirmed yet: it cannot log in."""
-
-    code = "ACCOUNT_UNCONFIRMED"
-
-
 class UnsupportedMediaType(Problem):
     status = 415
     code = "UNSUPPORTED_MEDIA_TYPE"

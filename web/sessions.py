@@ -28,6 +28,8 @@ from web.models import sessions, throttles
 from web.settings import Settings, SettingsError, signing_key
 
 REMOVED = object()
+# What the record of a minted ID whose session ended holds (see SessionStore.save()).
+ENDED = "ended"
 
 
 def new_session_id() -> str:
@@ -200,7 +202,7 @@ class SessionStore(ABC):
         now = int(self.now())
         if session_id and len(session_id) <= 128:
             stored = self._read(conn, session_key(session_id))
-            if stored is not None and stored.expires_at > now:
+            if stored is not None and stored.expires_at > now and ENDED not in stored.data:
                 return Session(session_id, stored.data, stored.created_at, stored.expires_at, token_key=self.key)
             if stored is None and self.minted_by_us(session_id, now):
                 return Session(session_id, {}, now, 0, is_new=True, token_key=self.key)
@@ -225,7 +227,13 @@ class SessionStore(ABC):
             return
         key = session_key(session.id)
         if session.previous_id is not None:
-            self._delete(conn, session_key(session.previous_id))
+            if MINTED.fullmatch(session.previous_id):
+                # A minted ID whose session is gone would be taken back (load()), with the token
+                # its pages carried: its record says it ended instead, for as long as it could be.
+                ended = Stored({ENDED: True}, now, now + self.settings.session_idle_seconds)
+                self._write(conn, session_key(session.previous_id), ended, None, new=False)
+            else:
+                self._delete(conn, session_key(session.previous_id))
         if merge and session.is_new and not session.minted and (stored := self._read(conn, key)) is not None:
             # A minted ID its browser brought back, stored by another request meanwhile: join it.
             session.is_new = False
@@ -266,12 +274,18 @@ class SessionStore(ABC):
     @abstractmethod
     def end_user_sessions(self, conn: Connection, user_id: int, keep: Session | None = None) -> int: ...
 
-    @abstractmethod
     def throttle_take(self, conn: Connection, limits: dict[str, int], window: int) -> int:
         """Count one event against each key of `limits` (a key's window starts at its first event)
         and return the seconds until the longest window this event went past ends: 0 when it stayed
         within every limit. One atomic increment per key that returns its new count, so concurrent
         events each see their own count and no more than the limit get through."""
+        return max(self.throttle_count(conn, limits, window).values(), default=0)
+
+    @abstractmethod
+    def throttle_count(self, conn: Connection, limits: dict[str, int], window: int) -> dict[str, int]:
+        """throttle_take() key by key: the keys this event went past, each with the seconds left
+        in its window. Keys are counted in sorted order (as throttle_release() takes them), so two
+        transactions never wait for each other's counters in opposite orders."""
         ...
 
     @abstractmethod
@@ -380,16 +394,18 @@ class SqlSessionStore(SessionStore):
             query = query.where(sessions.c.key != session_key(keep.id))
         return int(conn.execute(query).rowcount or 0)
 
-    def throttle_take(self, conn: Connection, limits: dict[str, int], window: int) -> int:
+    def throttle_count(self, conn: Connection, limits: dict[str, int], window: int) -> dict[str, int]:
         now = int(self.now())
-        keys = {f"key_{i}": key for i, key in enumerate(limits)}
+        keys = {f"key_{i}": key for i, key in enumerate(sorted(limits))}
         counted = throttle_take_statement(conn.dialect.name, len(keys)).all(conn, now=now, ends=now + window, **keys)
-        return max((row.expires_at - now for row in counted if row.count > limits[row.key]), default=0)
+        return {row.key: row.expires_at - now for row in counted if row.count > limits[row.key]}
 
     def throttle_release(self, conn: Connection, keys: list[str], clear: tuple[str, ...] = ()) -> None:
         count = case((throttles.c.key.in_(clear), 0), else_=throttles.c.count - 1) if clear else throttles.c.count - 1
         conn.execute(
-            update(throttles).where(throttles.c.key.in_([*keys, *clear]), throttles.c.count > 0).values(count=count)
+            update(throttles)
+            .where(throttles.c.key.in_(sorted([*keys, *clear])), throttles.c.count > 0)
+            .values(count=count)
         )
 
 
@@ -464,17 +480,15 @@ class RedisSessionStore(SessionStore):
     def _counter(self, key: str) -> str:
         return f"{self.prefix}throttle:{key}"
 
-    def throttle_take(self, conn: Connection, limits: dict[str, int], window: int) -> int:
+    def throttle_count(self, conn: Connection, limits: dict[str, int], window: int) -> dict[str, int]:
+        keys = sorted(limits)
         pipe = self.redis.pipeline()  # MULTI/EXEC: each INCR answers this event's own count
-        for key in limits:
+        for key in keys:
             pipe.incr(self._counter(key))
             pipe.expire(self._counter(key), window, nx=True)
             pipe.ttl(self._counter(key))
         answers = pipe.execute()
-        waits = [
-            max(int(answers[3 * i + 2]), 1) for i, limit in enumerate(limits.values()) if int(answers[3 * i]) > limit
-        ]
-        return max(waits, default=0)
+        return {key: max(int(answers[3 * i + 2]), 1) for i, key in enumerate(keys) if int(answers[3 * i]) > limits[key]}
 
     def throttle_release(self, conn: Connection, keys: list[str], clear: tuple[str, ...] = ()) -> None:
         names = [self._counter(key) for key in [*keys, *clear]]

@@ -1,4 +1,4 @@
-"""account confirmation and password reset links (one-time, hashed at rest); accounts made before are confirmed
+"""account confirmation and password reset links (one-time, hashed at rest); accounts made before are confirmed; the last login's time
 
 Revision ID: 0008
 Revises: 0007
@@ -28,6 +28,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.Integer(), nullable=False),
     sa.Column('expires_at', sa.Integer(), nullable=False),
     sa.Column('used_at', sa.Integer(), nullable=True),
+    sa.Column('password_hash', sa.String(length=255), nullable=True),
     sa.CheckConstraint("purpose IN ('confirm', 'reset')", name=op.f('ck_account_tokens_purpose_known')),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_account_tokens_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_account_tokens')),
@@ -38,6 +39,7 @@ def upgrade() -> None:
 
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('confirmed_at', sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column('last_login_at', sa.Integer(), nullable=True))
     # Accounts that could log in before keep logging in: they count as confirmed when made.
     op.execute("UPDATE users SET confirmed_at = created_at")
 
@@ -45,6 +47,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     with op.batch_alter_table('users', schema=None) as batch_op:
+        batch_op.drop_column('last_login_at')
         batch_op.drop_column('confirmed_at')
 
     with op.batch_alter_table('account_tokens', schema=None) as batch_op:

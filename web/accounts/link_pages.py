@@ -21,6 +21,10 @@ from web.problems import InvalidInput
 from web.unit import Visit
 from web.visit import form_token, shop_of, visit
 
+WRONG_PASSWORD = (
+    "That is not the password this link was sent for. Type the one you chose when you registered"
+    " (or use the link of the mail that came with the password you remember)."
+)
 LINK_SPENT = "This link has expired or has been used already. Links work once, and for a limited time."
 
 
@@ -44,15 +48,15 @@ async def spent(request: Request, purpose: links.Purpose) -> Response[str]:
     return page(request, "accounts/link_spent.html", {**context, "purpose": purpose, "message": LINK_SPENT}, 400)
 
 
+def confirm_context(v: Visit, token: str, errors: dict[str, str]) -> dict[str, Any] | None:
+    link = links.holder(v.conn, token, "confirm", v.now)
+    return None if link is None else {**layout(v), "token": token, "email": link.account.email, "errors": errors}
+
+
 @get("/account/confirm", name="accounts.confirm")
 async def confirm_page(request: Request) -> Response[str]:
     token = token_of(request.query_params.get("token"))
-
-    def work(v: Visit) -> dict[str, Any] | None:
-        account = links.holder(v.conn, token, "confirm", v.now)
-        return None if account is None else {**layout(v), "token": token, "email": account.email}
-
-    context = await visit(request, work)
+    context = await visit(request, lambda v: confirm_context(v, token, {}))
     if context is None:
         return await spent(request, "confirm")
     return page(request, "accounts/confirm.html", context)
@@ -60,20 +64,33 @@ async def confirm_page(request: Request) -> Response[str]:
 
 @post("/account/confirm", name="accounts.confirm_submit")
 async def confirm_submit(request: Request) -> Response[str]:
+    """Confirm with the password the link's registration chose: whoever registered the address
+    without reading its mail cannot have a link confirm their password."""
+    shop = shop_of(request)
     form = await forms.read(request)
+    csrf = form_token(request, form)
     token = token_of(forms.one(form, "token", required=False))
+    password = forms.one(form, "password", required=False) or ""
+    link = await visit(request, lambda v: links.holder(v.conn, token, "confirm", v.now), csrf=csrf)
+    if link is None:
+        return await spent(request, "confirm")
+    ph = password_hasher(shop.settings)
+    if not await anyio.to_thread.run_sync(accounts.verify, ph, link.password_hash, password):
+        errors = {"password": WRONG_PASSWORD}
+        context = await visit(request, lambda v: confirm_context(v, token, errors))
+        if context is None:
+            return await spent(request, "confirm")
+        return page(request, "accounts/confirm.html", context, 400)
 
     def work(v: Visit) -> bool:
-        user_id = links.use(v.conn, token, "confirm", v.now)
-        if user_id is None:
+        if links.use(v.conn, token, "confirm", v.now) != link.account.id:
             return False
-        links.confirm(v.conn, user_id, v.now)
-        account = accounts.by_id(v.conn, user_id)
-        v.session.set("prefill_email", account.email if account else "")
+        links.confirm_with(v.conn, link, v.now)
+        v.session.set("prefill_email", link.account.email)
         v.session.flash("Your email address is confirmed and your account is ready: log in to use it.", "success")
         return True
 
-    if not await visit(request, work, write=True, csrf=form_token(request, form)):
+    if not await visit(request, work, write=True, csrf=csrf):
         return await spent(request, "confirm")
     return redirect_back(request, "/login")
 
@@ -112,14 +129,14 @@ async def forgot_submit(request: Request) -> Response[str]:
 
     wait = await visit(request, work, write=True, csrf=form_token(request, form))
     if wait:
-        raise throttled("new passwords asked for", wait)
+        raise throttled("requests for account mail", wait)
     shop.mail_written()
     return redirect_back(request, "/account/check-email")
 
 
 def reset_context(v: Visit, token: str, errors: dict[str, str]) -> dict[str, Any] | None:
-    account = links.holder(v.conn, token, "reset", v.now)
-    return None if account is None else {**layout(v), "token": token, "email": account.email, "errors": errors}
+    link = links.holder(v.conn, token, "reset", v.now)
+    return None if link is None else {**layout(v), "token": token, "email": link.account.email, "errors": errors}
 
 
 @get("/account/reset", name="accounts.reset")
@@ -139,9 +156,10 @@ async def reset_submit(request: Request) -> Response[str]:
     csrf = form_token(request, form)
     token = token_of(forms.one(form, "token", required=False))
     new = forms.one(form, "new_password", required=False)
-    account = await visit(request, lambda v: links.holder(v.conn, token, "reset", v.now), csrf=csrf)
-    if account is None:
+    link = await visit(request, lambda v: links.holder(v.conn, token, "reset", v.now), csrf=csrf)
+    if link is None:
         return await spent(request, "reset")
+    account = link.account
     try:
         checked = accounts.check_new_password(new, account.email)
     except InvalidInput as error:
@@ -158,6 +176,7 @@ async def reset_submit(request: Request) -> Response[str]:
         accounts.set_password(v.conn, account.id, new_hash)
         links.confirm(v.conn, account.id, v.now)  # the link proves the mailbox
         links.end_links(v.conn, account.id, "reset", v.now)
+        links.end_links(v.conn, account.id, "confirm", v.now)
         shop.sessions.end_user_sessions(v.conn, account.id)
         if owner.signed_in(v.session) is not None:
             owner.log_out(v)

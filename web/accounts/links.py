@@ -43,7 +43,7 @@ def take_mail_quota(conn: Connection, counters: SessionStore, settings: Settings
     known or not, so a refusal tells nothing about who has an account."""
     mailed = hashlib.sha256(email.encode()).hexdigest()[:40]
     limits = {
-        f"mail:address:{address}"[:100]: settings.login_max_failures_per_address,
+        f"mail:address:{accounts.address_key(address)}": settings.login_max_failures_per_address,
         f"mail:email:{mailed}": MAILS_PER_ADDRESS,
     }
     return counters.throttle_take(conn, limits, settings.login_failure_window_seconds)
@@ -53,9 +53,12 @@ def digest(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def issue(conn: Connection, user_id: int, purpose: Purpose, now: int) -> str:
-    """A new link's token for `user_id`; earlier unused links of the same purpose stop working."""
-    end_links(conn, user_id, purpose, now)
+def issue(conn: Connection, user_id: int, purpose: Purpose, now: int, password_hash: str | None = None) -> str:
+    """A new link's token for `user_id`. An earlier unused new-password link stops working; earlier
+    confirmation links keep working (each confirms with its own registration's password), so a
+    stranger registering the address again cannot end the owner's link."""
+    if purpose == "reset":
+        end_links(conn, user_id, purpose, now)
     token = secrets.token_urlsafe(32)
     conn.execute(
         insert(account_tokens).values(
@@ -64,22 +67,32 @@ def issue(conn: Connection, user_id: int, purpose: Purpose, now: int) -> str:
             token_hash=digest(token),
             created_at=now,
             expires_at=now + LIFETIME[purpose],
+            password_hash=password_hash,
         )
     )
     return token
 
 
-def holder(conn: Connection, token: str, purpose: Purpose, now: int) -> accounts.Account | None:
-    """The account a still-usable link belongs to (without using it), or None."""
-    user_id = conn.execute(
-        select(account_tokens.c.user_id).where(
+@dataclass(frozen=True)
+class Link:
+    """A usable link: whose account it is, and (for a confirmation) the password it confirms."""
+
+    account: accounts.Account
+    password_hash: str
+
+
+def holder(conn: Connection, token: str, purpose: Purpose, now: int) -> Link | None:
+    """A still-usable link (without using it), or None."""
+    row = conn.execute(
+        select(account_tokens.c.user_id, account_tokens.c.password_hash).where(
             account_tokens.c.token_hash == digest(token),
             account_tokens.c.purpose == purpose,
             account_tokens.c.used_at.is_(None),
             account_tokens.c.expires_at > now,
         )
-    ).scalar()
-    return accounts.by_id(conn, int(user_id)) if user_id is not None else None
+    ).first()
+    account = accounts.by_id(conn, int(row.user_id)) if row is not None else None
+    return Link(account, row.password_hash or account.password_hash) if row is not None and account else None
 
 
 def use(conn: Connection, token: str, purpose: Purpose, now: int) -> int | None:
@@ -132,9 +145,17 @@ def send(conn: Connection, settings: Settings, template: str, subject: str, to: 
     )
 
 
-def mail_link(conn: Connection, settings: Settings, account: accounts.Account, purpose: Purpose, now: int) -> None:
-    """Mail `account` a new link for `purpose`."""
-    link = f"{settings.public_url}{PATH[purpose]}?token={issue(conn, account.id, purpose, now)}"
+def mail_link(
+    conn: Connection,
+    settings: Settings,
+    account: accounts.Account,
+    purpose: Purpose,
+    now: int,
+    password_hash: str | None = None,
+) -> None:
+    """Mail `account` a new link for `purpose` (a confirmation for the password `password_hash`)."""
+    token = issue(conn, account.id, purpose, now, password_hash if purpose == "confirm" else None)
+    link = f"{settings.public_url}{PATH[purpose]}?token={token}"
     if purpose == "confirm":
         send(conn, settings, "account_confirm.txt", "Confirm your email address", account.email, now, link=link)
     else:
@@ -145,21 +166,20 @@ def register(
     conn: Connection, settings: Settings, email: str, password_hash: str, display_name: str, now: int
 ) -> Registered:
     """Register `email`: a new account waits for its owner to confirm the address by the mailed
-    link. An address with an unconfirmed account takes the new password and gets a new link (so
-    whoever registered it first without owning the mailbox cannot keep it); one with a confirmed
-    account gets a warning mail instead, and nothing changes."""
+    link, whose page asks for the password again. An address with an unconfirmed account gets a
+    new link for the new password and changes nothing else: whichever link its mailbox's owner uses
+    (and proves with its password) decides the password, so registering someone else's address
+    gains nothing. One with a confirmed account gets a warning mail instead, and nothing changes."""
     user_id = accounts.create(conn, email, password_hash, display_name, now)
     if user_id is not None:
         account = accounts.by_id(conn, user_id)
         assert account is not None
-        mail_link(conn, settings, account, "confirm", now)
+        mail_link(conn, settings, account, "confirm", now, password_hash)
         return Registered(user_id, "new")
     account = accounts.find(conn, email)
     assert account is not None
     if not account.confirmed:
-        accounts.set_password(conn, account.id, password_hash)
-        conn.execute(update(users).where(users.c.id == account.id).values(display_name=display_name))
-        mail_link(conn, settings, account, "confirm", now)
+        mail_link(conn, settings, account, "confirm", now, password_hash)
         return Registered(account.id, "pending")
     send(
         conn,
@@ -172,3 +192,11 @@ def register(
         reset_link=f"{settings.public_url}/account/forgot",
     )
     return Registered(account.id, "exists")
+
+
+def confirm_with(conn: Connection, link: Link, now: int) -> None:
+    """A used confirmation link's password becomes the account's, the address is confirmed, and
+    the account's other confirmation links stop working."""
+    accounts.set_password(conn, link.account.id, link.password_hash)
+    confirm(conn, link.account.id, now)
+    end_links(conn, link.account.id, "confirm", now)

@@ -24,15 +24,17 @@ from web.forms import safe_next
 from web.guards import LOGIN_FIRST, requires_user, user_of
 from web.locality import service as locality
 from web.pages import go_to, layout, page, redirect_back
-from web.problems import AccountUnconfirmed, InvalidInput, LoginRequired, TooManyAttempts, WrongCredentials
+from web.problems import InvalidInput, LoginRequired, TooManyAttempts, WrongCredentials
 from web.settings import Settings
 from web.unit import Shop, Visit
 from web.visit import JSON_CALL, FormToken, JsonCall, form_token, shop_of, visit
 
-WRONG_CREDENTIALS = "That email and password do not match an account. Check them and try again."
-UNCONFIRMED = "Confirm your email address first: open the link we mailed to {email}. {then}"
-RESENT = "We have just sent you a new one (it works for 48 hours)."
-NOT_RESENT = "Not there? Look in your spam folder; you can have a new one sent in a few minutes."
+# Also the answer for an unconfirmed account's right password: anything else would tell whoever
+# registered an address (and so knows the password) whether it had an account before.
+WRONG_CREDENTIALS = (
+    "That email and password do not match an account. Check them and try again."
+    " Registered just now? Open the link we mailed you first."
+)
 # Where the "check your email" page finds what was sent (the address, and why).
 SENT_TO = "sent_to"
 
@@ -85,11 +87,13 @@ async def attempt_login(
     if not ok or account is None:
         raise WrongCredentials(WRONG_CREDENTIALS)  # already counted
     if not account.confirmed:
-        sent = await visit(request, lambda v: remind(v, shop, account, attempt, address), write=True, csrf=csrf)
-        shop.mail_written()
-        raise AccountUnconfirmed(UNCONFIRMED.format(email=account.email, then=RESENT if sent else NOT_RESENT))
+        if await visit(request, lambda v: remind(v, shop, account, address), write=True, csrf=csrf):
+            shop.mail_written()
+        raise WrongCredentials(WRONG_CREDENTIALS)
 
-    def finish(v: Visit) -> LoggedIn:
+    def finish(v: Visit) -> LoggedIn | None:
+        if not accounts.logged_in(v.conn, account.id, account.password_hash, v.now):
+            return None  # the password changed while this one was checked: it is no longer the password
         accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
         if new_hash:
             accounts.set_password(v.conn, account.id, new_hash)
@@ -97,21 +101,24 @@ async def attempt_login(
         locality.at_login(v, account.id, account.delivery_country, account.delivery_postcode)
         owner.log_in(v, owner.SignedIn(account.id, account.email, account.display_name), cart_id)
         if flash:
-            v.session.flash(f"Welcome back, {account.display_name or account.email}.", "success")
+            welcome = "Welcome back" if account.returning else "Welcome"
+            v.session.flash(f"{welcome}, {account.display_name or account.email}.", "success")
             if report.message:
                 v.session.flash(report.message, "error" if report.failed else "info")
         return LoggedIn(account, report)
 
-    return await visit(request, finish, write=True, csrf=csrf)
+    logged_in = await visit(request, finish, write=True, csrf=csrf)
+    if logged_in is None:
+        raise WrongCredentials(WRONG_CREDENTIALS)
+    return logged_in
 
 
-def remind(v: Visit, shop: Shop, account: accounts.Account, attempt: accounts.Attempt, address: str) -> bool:
-    """The right password for an unconfirmed account: a new confirmation link, within the mail
-    quota; whether one was sent."""
-    accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
+def remind(v: Visit, shop: Shop, account: accounts.Account, address: str) -> bool:
+    """The right password for an unconfirmed account: quietly, a new confirmation link for it,
+    within the mail quota; whether one was sent. (The attempt stays counted, like a wrong one.)"""
     if links.take_mail_quota(v.conn, shop.sessions, shop.settings, account.email, address):
         return False
-    links.mail_link(v.conn, shop.settings, account, "confirm", v.now)
+    links.mail_link(v.conn, shop.settings, account, "confirm", v.now, account.password_hash)
     return True
 
 
@@ -149,7 +156,7 @@ async def login_submit(request: Request) -> Response[str]:
         password = forms.one(form, "password", label="password")
         assert password is not None
         await attempt_login(request, shop, email, password, form_token(request, form), flash=True)
-    except (InvalidInput, WrongCredentials, AccountUnconfirmed) as error:
+    except (InvalidInput, WrongCredentials) as error:
         return await show_form(
             request, "accounts/login.html", values, {error.field or "form": error.message}, error.status
         )
@@ -186,7 +193,7 @@ async def register_submit(request: Request) -> Response[str]:
 
     wait = await visit(request, take, write=True, csrf=form_token(request, form))
     if wait:
-        raise throttled("accounts asked for", wait)
+        raise throttled("requests for account mail", wait)
     password_hash = await anyio.to_thread.run_sync(password_hasher(settings).hash, password)
 
     def create(v: Visit) -> None:
@@ -262,6 +269,10 @@ async def change_password(request: Request) -> Response[str]:
     new_hash = await anyio.to_thread.run_sync(ph.hash, new)
 
     def work(v: Visit) -> None:
+        # Still this account's session, and still the password just checked (a reset by mail may
+        # have ended the session or changed it meanwhile): else nothing changes.
+        if account_of(v).password_hash != account.password_hash:
+            raise InvalidInput("Your password was changed meanwhile: log in again.", field="current_password")
         accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
         accounts.set_password(v.conn, account.id, new_hash)
         v.session.rotate()

@@ -7,6 +7,7 @@ hash or verify between units, off the event loop (see accounts/routes.py).
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -42,6 +43,8 @@ class Account:
     delivery_postcode: str = ""
     # Its owner has followed a link mailed to the address (web/accounts/links.py): it may log in.
     confirmed: bool = True
+    # It has logged in before.
+    returning: bool = True
 
 
 ACCOUNT_COLUMNS = (
@@ -52,6 +55,7 @@ ACCOUNT_COLUMNS = (
     users.c.delivery_country,
     users.c.delivery_postcode,
     users.c.confirmed_at,
+    users.c.last_login_at,
 )
 
 
@@ -64,6 +68,7 @@ def _account(row: Any) -> Account:
         row.delivery_country or "",
         row.delivery_postcode or "",
         confirmed=row.confirmed_at is not None,
+        returning=row.last_login_at is not None,
     )
 
 
@@ -148,6 +153,13 @@ def verify(ph: PasswordHasher, password_hash: str, password: str) -> bool:
         return False
 
 
+def logged_in(conn: Connection, user_id: int, password_hash: str, now: int) -> bool:
+    """Record a login with the password whose hash is `password_hash`; False (nothing recorded)
+    when the account's password is no longer that one (changed while it was being checked)."""
+    query = update(users).where(users.c.id == user_id, users.c.password_hash == password_hash)
+    return bool(conn.execute(query.values(last_login_at=now)).rowcount)
+
+
 def set_password(conn: Connection, user_id: int, password_hash: str) -> None:
     conn.execute(update(users).where(users.c.id == user_id).values(password_hash=password_hash))
 
@@ -163,11 +175,26 @@ class Attempt:
     pace: str
 
 
+def address_key(address: str) -> str:
+    """A client address as the throttle counts it: an IPv6 address by its /64, which one household
+    or one server gets whole (counting each of its addresses would give an attacker 2^64 of them)."""
+    try:
+        parsed = ipaddress.ip_address(address)
+    except ValueError:
+        return address[:45]
+    if isinstance(parsed, ipaddress.IPv6Address):
+        if parsed.ipv4_mapped is not None:
+            return str(parsed.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{parsed}/64", strict=False))
+    return str(parsed)
+
+
 def attempt_of(email: str, address: str) -> Attempt:
     digest = hashlib.sha256(email.encode()).hexdigest()[:40]
+    client = address_key(address)
     return Attempt(
-        pair=f"login:pair:{digest}:{address}"[:100],
-        address=f"login:address:{address}"[:100],
+        pair=f"login:pair:{digest}:{client}",
+        address=f"login:address:{client}",
         account=f"login:account:{digest}",
         pace=f"login:pace:{digest}",
     )
@@ -179,17 +206,28 @@ def take_attempt(conn: Connection, counters: SessionStore, settings: Settings, a
     Counted first, atomically, so concurrent attempts cannot all pass a check made before any of
     them failed. The account from one address, and one address, are locked for the window past
     their limits; the account from everywhere only slows down past its ceiling (one attempt per
-    LOGIN_SLOW_SECONDS), so nobody can lock its owner out from other addresses."""
+    LOGIN_SLOW_SECONDS), so nobody can lock its owner out from other addresses: an attempt the
+    slow-down turns away never tried a password, so it is given back to its address. The three
+    counters are taken in one statement (in key order, as a release takes them)."""
     window = settings.login_failure_window_seconds
-    limits = {
-        attempt.pair: settings.login_max_failures_per_account_and_address,
-        attempt.address: settings.login_max_failures_per_address,
-    }
-    wait = counters.throttle_take(conn, limits, window)
-    if wait:
+    over = counters.throttle_count(
+        conn,
+        {
+            attempt.pair: settings.login_max_failures_per_account_and_address,
+            attempt.address: settings.login_max_failures_per_address,
+            attempt.account: settings.login_max_failures_per_account,
+        },
+        window,
+    )
+    locked = [over[key] for key in (attempt.pair, attempt.address) if key in over]
+    if locked:
+        counters.throttle_release(conn, [attempt.account])  # the account was not tried
+        return max(locked)
+    if attempt.account in over:
+        wait = counters.throttle_take(conn, {attempt.pace: 1}, settings.login_slow_seconds)
+        if wait:
+            counters.throttle_release(conn, [attempt.pair, attempt.address])
         return wait
-    if counters.throttle_take(conn, {attempt.account: settings.login_max_failures_per_account}, window):
-        return counters.throttle_take(conn, {attempt.pace: 1}, settings.login_slow_seconds)
     return 0
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
@@ -79,8 +80,18 @@ async def add_item(request: Request) -> Response[str]:
 
     context = await visit(request, work, write=True, csrf=form_token(request, form))
     if not is_htmx(request):
-        return redirect_back(request, next_path)
+        return redirect_back(request, with_choice(next_path, product_slug, variant_id))
     return answer(request, context, message=context["message"])
+
+
+def with_choice(next_path: str, product_slug: str, variant_id: int) -> str:
+    """Back on the product's own page, the option just added stays chosen (the page preselects
+    `?variant=`), so the next add without JavaScript takes the same option, not the first."""
+    parts = urlsplit(next_path)
+    if parts.path.lower() != f"/products/{product_slug.lower()}":
+        return next_path
+    query = [(name, value) for name, value in parse_qsl(parts.query) if name != "variant"]
+    return urlunsplit(("", "", parts.path, urlencode([*query, ("variant", str(variant_id))]), ""))
 
 
 @post("/cart/lines/{line_id:int}/quantity", name="cart.set_quantity")

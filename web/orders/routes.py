@@ -271,7 +271,7 @@ async def account_for_order(request: Request, number: FromPath[str]) -> Response
         csrf=csrf,
     )
     if wait:
-        raise throttled("accounts asked for", wait)
+        raise throttled("requests for account mail", wait)
     password_hash = await anyio.to_thread.run_sync(password_hasher(shop.settings).hash, checked)
 
     def work(v: Visit) -> None:
