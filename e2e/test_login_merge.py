@@ -81,9 +81,7 @@ def test_guest_cart_is_merged_at_login_and_kept_with_the_account_after_logout(
 
     submit_login(page, email, password)
     expect(page).to_have_url(re.compile(r"/products/canvas-tote$"))
-    expect(flashes(page)).to_have_text(
-        [f"Welcome, {NAME}.", "3 items from your guest cart were added to your cart."]
-    )
+    expect(flashes(page)).to_have_text([f"Welcome, {NAME}.", "3 items from your guest cart were added to your cart."])
     expect(badge_count(page)).to_have_text("3")
     expect_logged_in_as(page, NAME)
     user = session_cookie(context)

@@ -78,9 +78,7 @@ def test_login_merge_and_logout_without_javascript(
     expect(page.get_by_role("radio", name=re.compile(r"^M\b"))).to_be_checked()
     here = urlsplit(page.url)
     log_in_from_header(page, email, password, f"{here.path}?{here.query}")
-    expect(flashes(page)).to_have_text(
-        [f"Welcome, {NAME}.", "3 items from your guest cart were added to your cart."]
-    )
+    expect(flashes(page)).to_have_text([f"Welcome, {NAME}.", "3 items from your guest cart were added to your cart."])
     expect(badge_count(page)).to_have_text("3")
     expect(user_nav(page).get_by_role("link", name=NAME, exact=True)).to_be_visible()
     expect(user_nav(page).get_by_role("link", name="Log in")).to_have_count(0)

@@ -1,4 +1,5 @@
-"""A live shop server in its own process and a streaming reader of its server-sent events.
+"""A live shop server in its own process, a streaming reader of its server-sent events, and a Redis
+server of a test's own.
 
 The live-stream tests need a real server: a stream stays open while other requests change the
 order, which the in-process test client cannot do. The server runs on the test's own database
@@ -7,9 +8,9 @@ order, which the in-process test client cannot do. The server runs on the test's
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
-import signal
 import socket
 import subprocess
 import sys
@@ -41,14 +42,6 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text()[-3000:]
-
-    def stop(self, timeout: float = 15) -> float:
-        """SIGTERM, then wait for the process to exit; the seconds it took."""
-        started = time.monotonic()
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            self.process.wait(timeout=timeout)
-        return time.monotonic() - started
 
 
 @contextmanager
@@ -96,6 +89,42 @@ def live_server(settings: Settings, folder: Path, *, workers: int = 1, **env: st
         if process.poll() is None:
             process.kill()
             process.wait(timeout=10)
+
+
+class RedisServer:
+    """A redis-server of the test's own on a free port (never the shared one), which the test may
+    stop (SIGKILL: the shop sees connections refused) and start again. With `persist`, every write
+    is on disk before it is acknowledged (append-only file, fsync always), so what was stored
+    survives the kill, as it does on a production Redis; without, a restart starts empty."""
+
+    def __init__(self, folder: Path, *, persist: bool = False) -> None:
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        durability = ["--appendonly", "yes", "--appendfsync", "always"] if persist else ["--appendonly", "no"]
+        self.command = ["redis-server", "--port", str(self.port), "--save", "", *durability, "--dir", str(folder)]
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(self.command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def __enter__(self) -> RedisServer:
+        self.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stop()
 
 
 @dataclass(frozen=True)

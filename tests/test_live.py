@@ -3,10 +3,8 @@ nothing is missed across a reconnect, and a stream is only ever its order's shop
 
 from __future__ import annotations
 
-import contextlib
 import re
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -21,7 +19,7 @@ from sqlalchemy import text
 
 from tests.conftest import BASE_URL, CSRF, PASSWORD, Shopper, change_sessions, login, register, stored_sessions
 from tests.factories import make_staff
-from tests.livestreams import EventStream, Server, free_port, live_server
+from tests.livestreams import EventStream, RedisServer, Server, live_server
 from web.settings import Settings
 
 STAFF = "staff@example.com"
@@ -260,17 +258,6 @@ def test_an_open_stream_does_not_keep_its_session_alive(app: Litestar, server: S
     assert {record.expires_at for record in stored_sessions(app).values()} == {soon}
 
 
-def test_sigterm_ends_open_streams_and_the_server_stops_promptly(app: Litestar, server: Server) -> None:
-    number, guest = placed_order(app)
-    live = stream(server, number, guest)
-    live.next("status")
-    took = server.stop()
-    assert took < 5, f"the server took {took:.1f} s to stop with a stream open"
-    assert live.wait_end()
-    with pytest.raises(EOFError):
-        live.next("closed", timeout=1)  # no `closed`: a browser reconnects to whichever worker is up
-
-
 @pytest.mark.scaleout
 def test_a_change_served_by_one_worker_reaches_a_stream_on_another(
     app: Litestar, settings: Settings, tmp_path: Path, staff_cookies: dict[str, str]
@@ -288,47 +275,22 @@ def test_a_change_served_by_one_worker_reaches_a_stream_on_another(
 
 
 @pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[Callable[[], None]]:
-    """A Redis server of the test's own, which the test may restart (`restart()`); its URL is
-    `own_redis.url`."""
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--save", "", "--appendonly", "no", "--dir", str(tmp_path)]
-    running: list[subprocess.Popen[bytes]] = []
-
-    def start() -> None:
-        running.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop() -> None:
-        server = running.pop()
-        server.kill()
-        server.wait(timeout=10)
-
-    start()
-    stop.start = start  # type: ignore[attr-defined]
-    stop.url = f"redis://127.0.0.1:{port}/0"  # type: ignore[attr-defined]
-    try:
-        yield stop
-    finally:
-        while running:
-            stop()
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A Redis server of the test's own, which the test may stop and start again."""
+    with RedisServer(tmp_path) as server:
+        yield server
 
 
 @pytest.mark.scaleout
 def test_redis_restarted_under_an_open_stream_loses_nothing(
-    app: Litestar, settings: Settings, tmp_path: Path, staff_cookies: dict[str, str], own_redis: Any
+    app: Litestar, settings: Settings, tmp_path: Path, staff_cookies: dict[str, str], own_redis: RedisServer
 ) -> None:
     number, guest = placed_order(app)
     with live_server(settings, tmp_path, EVENTS_URL=own_redis.url) as server:
         live = stream(server, number, guest)
         try:
             live.next("status")
-            own_redis()  # Redis goes away: the stream ends, for the browser to reconnect
+            own_redis.stop()  # Redis goes away: the stream ends, for the browser to reconnect
             assert live.wait_end(10), "a stream whose pub/sub is gone ends"
             move(server, staff_cookies, number, "packed")  # stored; its announcement cannot be published
             own_redis.start()

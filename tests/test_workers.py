@@ -111,7 +111,7 @@ def test_a_shoppers_requests_across_workers_see_one_session_and_one_cart(shop_ur
         engine.dispose()
         link = MAILED_LINK.search(body)
         assert link is not None
-        browser.post("/account/confirm", data={"token": link.group(1), "csrf_token": token()})
+        browser.post("/account/confirm", data={"token": link.group(1), "password": PASSWORD, "csrf_token": token()})
         logged_in = browser.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": token()})
         assert logged_in.status_code == 200 and "Welcome, workers@example.com." in logged_in.text
         assert browser.cookies["session"] != cookie

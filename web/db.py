@@ -130,7 +130,7 @@ def sqlalchemy_url(url: str) -> str:
     return url
 
 
-def _prepare_sqlite(engine: Engine, trace: Callable[[str], None]) -> None:
+def _prepare_sqlite(engine: Engine, trace: Callable[[str], None], busy_timeout_ms: int) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
         # Autocommit at the driver level: we issue BEGIN IMMEDIATE ourselves for writes.
@@ -138,7 +138,7 @@ def _prepare_sqlite(engine: Engine, trace: Callable[[str], None]) -> None:
         dbapi_connection.set_trace_callback(trace)
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
@@ -162,7 +162,8 @@ class Database:
         self.seen: list[str] | None = None
         if self.is_sqlite:
             # SQLite reports what it runs, whether it came through SQLAlchemy or a Prepared statement.
-            _prepare_sqlite(self.engine, self._count_sqlite)
+            busy = settings.sqlite_busy_timeout_ms
+            _prepare_sqlite(self.engine, self._count_sqlite, SQLITE_BUSY_TIMEOUT_MS if busy is None else busy)
         else:
 
             @event.listens_for(self.engine, "before_cursor_execute")
@@ -230,6 +231,16 @@ class Database:
                 driver.commit()
             except BaseException:
                 driver.rollback()
+                raise
+
+    def unless_locked(self, write: Callable[[], None]) -> None:
+        """Run `write`, something a later unit may do as well (a read refreshing its session's
+        expiry), unless SQLite is locked by another process past the busy timeout: then skip it,
+        so that a read is never a 503 for it. Other engines wait for row locks: it just runs."""
+        try:
+            write()
+        except sqlite3.OperationalError as error:  # autocommit on SQLite: no transaction is left open
+            if getattr(error, "sqlite_errorcode", 0) & 0xFF != sqlite3.SQLITE_BUSY:
                 raise
 
     def serialise(self, conn: Connection, key: str) -> None:

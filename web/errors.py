@@ -22,6 +22,7 @@ from web.forms import safe_next
 from web.headers import header
 from web.pages import current_path, go_to, html, is_htmx, renderer, split_url
 from web.problems import LoginRequired, Problem
+from web.visit import REQUEST_ID_KEY
 
 log = logging.getLogger("storefront")
 RETRY_AFTER_SECONDS = "5"
@@ -54,14 +55,25 @@ def respond(
     field: str | None = None,
     headers: dict[str, str] | None = None,
     details: dict[str, object] | None = None,
+    error_id: str | None = None,
 ) -> Response[Any]:
+    """The answer; `error_id` (a failure on our side) is shown for the shopper to quote, and is the
+    id its log line names."""
     headers = dict(headers or {})
     if is_api(request):
         body: dict[str, Any] = {"error": code, "message": message, **(details or {})}
         if field:
             body["field"] = field
+        if error_id:
+            body["errorId"] = error_id
         return Response(safe_json(body), status_code=status, media_type=MediaType.JSON, headers=headers)
-    context = {"status": status, "title": TITLES.get(status, "Error"), "message": message, "level": "error"}
+    context = {
+        "status": status,
+        "title": TITLES.get(status, "Error"),
+        "message": message,
+        "level": "error",
+        "error_id": error_id,
+    }
     if is_htmx(request):
         # The target keeps its content; the message arrives out of band in the toast region.
         headers["HX-Reswap"] = "none"
@@ -117,20 +129,32 @@ def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Respo
     return respond(request, status, message, CODES.get(status, "ERROR"), headers=headers)
 
 
+def error_id(request: Request[Any, Any, Any]) -> str:
+    """The request's id (web/ops.py's, in the access line too), which names a failure on our side."""
+    return str(request.scope.get("state", {}).get(REQUEST_ID_KEY, "-"))
+
+
 def unavailable_handler(request: Request[Any, Any, Any], error: DatabaseUnavailable | RedisError) -> Response[Any]:
-    log.warning("database unavailable on %s %s: %s", request.method, request.url.path, error)
+    """The database or the session store is down, or locked for too long: the unit of work rolled
+    back, so nothing was changed, and no session (nor cookie) was made."""
+    failure = error_id(request)
+    store = "database" if isinstance(error, DatabaseUnavailable) else "session store"
+    log.warning("error %s: %s unavailable on %s %s: %s", failure, store, request.method, request.url.path, error)
     return respond(
         request,
         503,
         "The shop is busy or under maintenance. Nothing was changed; please try again in a few seconds.",
         "UNAVAILABLE",
         headers={"Retry-After": RETRY_AFTER_SECONDS},
+        error_id=failure,
     )
 
 
 def server_error_handler(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
-    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=error)
-    return respond(request, 500, "Something went wrong on our side. Please try again.", "INTERNAL_ERROR")
+    failure = error_id(request)
+    log.exception("error %s: unhandled on %s %s", failure, request.method, request.url.path, exc_info=error)
+    message = "Something went wrong on our side. Please try again."
+    return respond(request, 500, message, "INTERNAL_ERROR", error_id=failure)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {

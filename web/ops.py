@@ -23,7 +23,7 @@ from web.mail import outbox_stats
 from web.metrics import Metrics
 from web.sessions import Session, short_hash
 from web.settings import Settings
-from web.visit import HEAD, shop_of
+from web.visit import HEAD, REQUEST_ID_KEY, shop_of
 
 REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{1,64}")
 PROMETHEUS_TEXT = "text/plain; version=0.0.4; charset=utf-8"
@@ -171,6 +171,7 @@ def observe(app: Litestar, settings: Settings, metrics: Metrics, finish_headers:
             client = scope.get("client")
         started = time.perf_counter()
         request_id = request_ids(scope["headers"])
+        scope["state"][REQUEST_ID_KEY] = request_id
         status = 500
         method = scope["method"]
         if method == "HEAD":

@@ -28,6 +28,9 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # The key in a request's scope state that marks a GET run to answer a HEAD (web/ops.py sends only
 # its headers): visit() then saves no session.
 HEAD = "answering_head"
+# The key in a request's scope state that holds its request id (web/ops.py, the access line's): a
+# failed request's answer shows it as its error id, and the error's log line names it.
+REQUEST_ID_KEY = "request_id"
 
 
 @dataclass(frozen=True)
@@ -131,8 +134,12 @@ async def visit(
             with shop.db.write(conn):
                 shop.db.serialise(conn, session.id)
                 shop.sessions.save(conn, session, merge=True)
-        elif keep_alive or session.changed:
+        elif session.changed:
             shop.sessions.save(conn, session)
+        elif keep_alive:
+            # At most its expiry to refresh, which a later request can do as well: a database locked
+            # by another process past the busy timeout skips it rather than failing the read.
+            shop.db.unless_locked(lambda: shop.sessions.save(conn, session))
         return result, session
 
     changed: list[str] = []
