@@ -5,11 +5,13 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 WORKERS ?= 1
+# pytest-xdist processes for the integration suites (each has its own databases); 0 runs them in one.
+TEST_PROCESSES ?= 2
 export HOST PORT
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run install install-test migrate demo serve test test-scaleout lint typecheck test-integration test-e2e \
-	bench-quick bench-fanout housekeeping clean
+	bench-quick bench-fanout housekeeping fuzz clean
 
 run: demo serve
 
@@ -47,7 +49,7 @@ typecheck: $(VENV)/.installed-test
 	$(BIN)/mypy
 
 test-integration: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -q tests
+	$(BIN)/python -m pytest -q -n $(TEST_PROCESSES) tests
 
 test-e2e: install-test
 	$(BIN)/python -m pytest -q e2e
@@ -59,7 +61,11 @@ test: install-test lint typecheck test-integration test-e2e
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 test-scaleout: $(VENV)/.installed-test
-	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q tests
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/python -m pytest -q -n $(TEST_PROCESSES) tests
+
+# The property tests (tests/test_properties.py) with far more and longer examples than CI's: minutes.
+fuzz: $(VENV)/.installed-test
+	HYPOTHESIS_PROFILE=fuzz $(BIN)/python -m pytest -q tests/test_properties.py
 
 housekeeping: install
 	$(BIN)/python -m web housekeeping
