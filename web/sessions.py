@@ -109,6 +109,9 @@ class Session:
         """Its synchronizer token: the one new_csrf_token() stored, else our MAC of its ID, so a
         page can carry a token without its session being stored."""
         self.token_shown = True
+        return self._token()
+
+    def _token(self) -> str:
         stored = self.data.get("csrf")
         if stored:
             return str(stored)
@@ -116,10 +119,10 @@ class Session:
         return mac(self.token_key, f"csrf:{self.id}", 32)
 
     def csrf_matches(self, sent: str | None) -> bool:
+        """Whether `sent` is its token (checking shows no token, so it sets no cookie)."""
         if not isinstance(sent, str) or not sent:
             return False
-        expected = str(self.data.get("csrf") or "") or mac(self.token_key, f"csrf:{self.id}", 32)
-        return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), expected.encode())
+        return hmac.compare_digest(sent.encode("utf-8", "surrogatepass"), self._token().encode())
 
     @property
     def cookie_due(self) -> bool:

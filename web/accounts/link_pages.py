@@ -48,15 +48,16 @@ async def spent(request: Request, purpose: links.Purpose) -> Response[str]:
     return page(request, "accounts/link_spent.html", {**context, "purpose": purpose, "message": LINK_SPENT}, 400)
 
 
-def confirm_context(v: Visit, token: str, errors: dict[str, str]) -> dict[str, Any] | None:
-    link = links.holder(v.conn, token, "confirm", v.now)
+def link_context(v: Visit, token: str, purpose: links.Purpose, errors: dict[str, str]) -> dict[str, Any] | None:
+    """What a link's page shows (confirm.html, reset.html), or None when the link is not usable."""
+    link = links.holder(v.conn, token, purpose, v.now)
     return None if link is None else {**layout(v), "token": token, "email": link.account.email, "errors": errors}
 
 
 @get("/account/confirm", name="accounts.confirm")
 async def confirm_page(request: Request) -> Response[str]:
     token = token_of(request.query_params.get("token"))
-    context = await visit(request, lambda v: confirm_context(v, token, {}))
+    context = await visit(request, lambda v: link_context(v, token, "confirm", {}))
     if context is None:
         return await spent(request, "confirm")
     return page(request, "accounts/confirm.html", context)
@@ -77,7 +78,7 @@ async def confirm_submit(request: Request) -> Response[str]:
     ph = password_hasher(shop.settings)
     if not await anyio.to_thread.run_sync(accounts.verify, ph, link.password_hash, password):
         errors = {"password": WRONG_PASSWORD}
-        context = await visit(request, lambda v: confirm_context(v, token, errors))
+        context = await visit(request, lambda v: link_context(v, token, "confirm", errors))
         if context is None:
             return await spent(request, "confirm")
         return page(request, "accounts/confirm.html", context, 400)
@@ -134,15 +135,10 @@ async def forgot_submit(request: Request) -> Response[str]:
     return redirect_back(request, "/account/check-email")
 
 
-def reset_context(v: Visit, token: str, errors: dict[str, str]) -> dict[str, Any] | None:
-    link = links.holder(v.conn, token, "reset", v.now)
-    return None if link is None else {**layout(v), "token": token, "email": link.account.email, "errors": errors}
-
-
 @get("/account/reset", name="accounts.reset")
 async def reset_page(request: Request) -> Response[str]:
     token = token_of(request.query_params.get("token"))
-    context = await visit(request, lambda v: reset_context(v, token, {}))
+    context = await visit(request, lambda v: link_context(v, token, "reset", {}))
     if context is None:
         return await spent(request, "reset")
     return page(request, "accounts/reset.html", context)
@@ -164,7 +160,7 @@ async def reset_submit(request: Request) -> Response[str]:
         checked = accounts.check_new_password(new, account.email)
     except InvalidInput as error:
         errors = {"new_password": error.message}
-        context = await visit(request, lambda v: reset_context(v, token, errors))
+        context = await visit(request, lambda v: link_context(v, token, "reset", errors))
         if context is None:
             return await spent(request, "reset")
         return page(request, "accounts/reset.html", context, 400)
