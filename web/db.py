@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
+from weakref import WeakKeyDictionary, WeakSet
 
 import anyio.to_thread
 from sqlalchemy import Connection, create_engine, event, exc, text
@@ -31,6 +32,11 @@ from web.settings import ROOT, Settings
 
 T = TypeVar("T")
 SQLITE_BUSY_TIMEOUT_MS = 2000
+# What a unit waits to do once it has committed (after_commit()), and the units that hold advisory
+# locks on PostgreSQL (Database.serialise()), by connection. Kept here rather than in the DBAPI
+# connection's info, which outlives the unit in the pool and cannot be read once the connection is lost.
+WAITING: WeakKeyDictionary[Connection, list[Callable[[], None]]] = WeakKeyDictionary()
+HOLDING_LOCKS: WeakSet[Connection] = WeakSet()
 
 
 class least(GenericFunction[Any]):
@@ -118,6 +124,21 @@ class Prepared:
         return cursor.rowcount
 
 
+def after_commit(conn: Connection, action: Callable[[], None]) -> None:
+    """Run `action` once the unit's transaction on `conn` has committed, before the keys it
+    serialised are let go (see Database.serialise()); never if it rolls back. Outside a write
+    transaction on SQLite (autocommit), when the unit ends.
+
+    For what lives outside the database (sessions in Redis): a commit that fails leaves it as it was."""
+    WAITING.setdefault(conn, []).append(action)
+
+
+def committed(conn: Connection) -> None:
+    """The unit's transaction has committed: run what waited for it, in the order it was asked."""
+    for action in WAITING.pop(conn, ()):
+        action()
+
+
 class DatabaseUnavailable(Exception):
     """The database is down, locked for too long or not migrated: the shopper gets a 503."""
 
@@ -191,10 +212,15 @@ class Database:
             if self.is_sqlite:
                 return self._run_on_thread_connection(work)
             with self.engine.connect() as conn:
-                result = work(conn)
-                if conn.in_transaction():
-                    conn.commit()
-                return result
+                try:
+                    result = work(conn)
+                    if conn.in_transaction():
+                        conn.commit()
+                    committed(conn)
+                    return result
+                finally:
+                    WAITING.pop(conn, None)
+                    self._unlock(conn)
         except exc.OperationalError as error:
             raise DatabaseUnavailable(str(error.orig)) from error
         except sqlite3.OperationalError as error:  # from a Prepared statement, run on the driver
@@ -210,14 +236,20 @@ class Database:
             result = work(conn)
             if conn.in_transaction():
                 conn.commit()
+            committed(conn)
             return result
         except BaseException:
             conn.rollback()
             raise
+        finally:
+            WAITING.pop(conn, None)
 
     @contextmanager
     def write(self, conn: Connection) -> Iterator[None]:
-        """Open the unit's write transaction; it commits when the unit returns, rolls back on error."""
+        """Open the unit's write transaction; it commits when the unit returns, rolls back on error.
+
+        On SQLite it commits here, and runs what waited for the commit (after_commit()) before the
+        next writer of this process may begin."""
         if not self.is_sqlite:
             if not conn.in_transaction():
                 conn.begin()
@@ -231,7 +263,9 @@ class Database:
                 driver.commit()
             except BaseException:
                 driver.rollback()
+                WAITING.pop(conn, None)
                 raise
+            committed(conn)
 
     def unless_locked(self, write: Callable[[], None]) -> None:
         """Run `write`, something a later unit may do as well (a read refreshing its session's
@@ -244,15 +278,36 @@ class Database:
                 raise
 
     def serialise(self, conn: Connection, key: str) -> None:
-        """Make this transaction the only writer for `key` (a session ID) until it ends.
+        """Make this unit the only writer for `key` (a session ID) until it ends: past its commit,
+        until what waited for the commit (after_commit(): a session kept in Redis) is done.
 
-        SQLite already has one writer at a time, so there is nothing to do. PostgreSQL takes a
-        transaction-scoped advisory lock numbered by a hash of the key, which works whichever store
-        holds the sessions.
+        SQLite already has one writer at a time, and write() runs that work before it lets the
+        next one of this process begin, so there is nothing to do. PostgreSQL takes an advisory lock
+        numbered by a hash of the key, which works whichever store holds the sessions: held by the
+        connection rather than the transaction, so that it outlives the commit, and let go by
+        run_sync() when the unit ends, however it ends.
         """
         if not self.is_sqlite:
             number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-            conn.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
+            HOLDING_LOCKS.add(conn)
+            conn.execute(text("SELECT pg_advisory_lock(:number)"), {"number": number})
+
+    @staticmethod
+    def _unlock(conn: Connection) -> None:
+        """Let go of the advisory locks a unit took (serialise()), before its connection goes back
+        to the pool. A connection that cannot say so is discarded: its server session ends, and
+        its locks with it."""
+        if conn not in HOLDING_LOCKS:
+            return
+        HOLDING_LOCKS.discard(conn)
+        if conn.invalidated:
+            return
+        try:
+            conn.rollback()  # a failed unit's transaction, which would refuse the statement
+            conn.execute(text("SELECT pg_advisory_unlock_all()"))
+            conn.commit()
+        except exc.SQLAlchemyError:
+            conn.invalidate()
 
     def dispose(self) -> None:
         conn = getattr(self._local, "conn", None)

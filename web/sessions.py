@@ -4,7 +4,8 @@ The cookie carries 256 random bits and nothing else. The store keys sessions by 
 that value, so neither the database nor the logs ever hold a usable session ID. An ID the store
 does not know (planted, forged, expired or purged) is never adopted: the visitor gets a fresh one.
 The session is loaded and saved inside the request's unit of work (web/visit.py), on the same
-connection as the cart, so a request makes no separate trip for it.
+connection as the cart, so a request makes no separate trip for it. The Redis store writes it once
+the unit's database transaction has committed, so a commit that fails leaves it as it was.
 """
 
 from __future__ import annotations
@@ -17,19 +18,24 @@ import re
 import secrets
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cache
 from typing import Any
+from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, bindparam, case, delete, insert, select, update
 
-from web.db import Prepared, dialect_insert
+from web.db import Prepared, after_commit, dialect_insert
 from web.models import sessions, throttles
 from web.settings import Settings, SettingsError, signing_key
 
 REMOVED = object()
 # What the record of a minted ID whose session ended holds (see SessionStore.save()).
 ENDED = "ended"
+# Flash messages a session keeps for the next page shown (see Session.flash()).
+FLASHES_KEPT = 5
 
 
 def new_session_id() -> str:
@@ -75,6 +81,9 @@ class Session:
     token_shown: bool = False
     # First stored by this request (for the sessions-created metric).
     created: bool = False
+    # Why its store could not write it once the unit's database work had committed (Redis gone
+    # then): the stored session is as it was before this request (see not_stored()).
+    save_error: Exception | None = None
 
     @property
     def changed(self) -> bool:
@@ -95,7 +104,10 @@ class Session:
         return default
 
     def flash(self, message: str, level: str = "info") -> None:
-        self.set("flash", [*self.data.get("flash", []), {"message": message, "level": level}])
+        """A message for the next page shown: the same message once, and only the last FLASHES_KEPT
+        (a client that posts and never reads a page must not grow its session without end)."""
+        kept = [shown for shown in self.data.get("flash", []) if shown["message"] != message]
+        self.set("flash", [*kept, {"message": message, "level": level}][-FLASHES_KEPT:])
 
     def take_flashes(self) -> list[dict[str, str]]:
         return list(self.pop("flash", []))
@@ -134,6 +146,18 @@ class Session:
         self.data = {}
         self.changes.clear()
 
+    def not_stored(self, error: Exception) -> None:
+        """Its store failed to write it after the database had committed (RedisSessionStore.save()):
+        the stored session, and the ID that names it, are as they were before this request. So
+        nothing was rotated, and the browser keeps the cookie it has: a new cookie would name no
+        stored session, and the session behind the old one (a guest cart, a login) would be lost
+        to it. Only an ID we minted may still be set, since it stands for an empty session until
+        stored, as before."""
+        self.save_error = error
+        self.rotated = self.created = False
+        if not MINTED.fullmatch(self.id):
+            self.issued = self.minted = False
+
     def rotate(self) -> None:
         """Issue a new ID for this session's data; the old entry is deleted when the session is saved."""
         if self.previous_id is None and not self.is_new:
@@ -155,8 +179,9 @@ class SessionStore(ABC):
     """What every session backend does; subclasses store records and counters their own way.
 
     Methods take the unit of work's connection: the SQL store works on it, so sessions live in the
-    request's transaction; the Redis store ignores it. Callers serialise one session's writes with
-    Database.serialise() (and SQLite's single writer), so a read-modify-write here never races.
+    request's transaction; the Redis store holds a save's writes back until that transaction has
+    committed. Callers serialise one session's writes with Database.serialise() (and SQLite's single
+    writer), which holds past the commit, so a read-modify-write here never races.
     """
 
     settings: Settings
@@ -422,6 +447,8 @@ class RedisSessionStore(SessionStore):
 
     url: str = ""
     prefix: str = "storefront:"
+    # The pipeline of the save() running on each unit's connection (one at a time per connection).
+    staged: WeakKeyDictionary[Connection, Any] = field(default_factory=WeakKeyDictionary)
 
     def __post_init__(self) -> None:
         import redis
@@ -436,6 +463,41 @@ class RedisSessionStore(SessionStore):
     def _user(self, user_id: int) -> str:
         return f"{self.prefix}user-sessions:{user_id}"
 
+    def save(self, conn: Connection, session: Session, *, merge: bool = False) -> None:
+        """SessionStore.save(), its writes queued in one MULTI/EXEC pipeline that is sent once the
+        unit's database transaction has committed (web/db.py after_commit()), while the session is
+        still serialised: a commit that fails leaves the session in Redis as it was, and no other
+        request of this session reads it in between. Redis failing after the commit leaves it as it
+        was too, which Session.not_stored() answers: the shopper is not told that what the database
+        kept failed."""
+        pipe = self.staged[conn] = self.redis.pipeline()
+        try:
+            super().save(conn, session, merge=merge)
+        finally:
+            del self.staged[conn]
+        if len(pipe):
+            after_commit(conn, lambda: self._send(pipe, session))
+
+    @contextmanager
+    def _writing(self, conn: Connection) -> Iterator[Any]:
+        """Where a write goes: the pipeline of the save() running on `conn`, else straight to Redis."""
+        staged = self.staged.get(conn)
+        if staged is not None:
+            yield staged
+            return
+        pipe = self.redis.pipeline()
+        yield pipe
+        pipe.execute()
+
+    @staticmethod
+    def _send(pipe: Any, session: Session) -> None:
+        from redis.exceptions import RedisError
+
+        try:
+            pipe.execute()
+        except RedisError as error:
+            session.not_stored(error)
+
     def _read(self, conn: Connection, key: str) -> Stored | None:
         raw = self.redis.get(self._session(key))
         if raw is None:
@@ -448,12 +510,11 @@ class RedisSessionStore(SessionStore):
             {"data": record.data, "created_at": record.created_at, "expires_at": record.expires_at},
             separators=(",", ":"),
         )
-        pipe = self.redis.pipeline()
-        pipe.set(self._session(key), value, exat=record.expires_at)
-        if user_id is not None:
-            pipe.sadd(self._user(user_id), key)
-            pipe.expireat(self._user(user_id), record.created_at + self.settings.session_absolute_seconds, gt=True)
-        pipe.execute()
+        with self._writing(conn) as pipe:
+            pipe.set(self._session(key), value, exat=record.expires_at)
+            if user_id is not None:
+                pipe.sadd(self._user(user_id), key)
+                pipe.expireat(self._user(user_id), record.created_at + self.settings.session_absolute_seconds, gt=True)
 
     def _touch(self, conn: Connection, key: str, expires_at: int) -> None:
         stored = self._read(conn, key)
@@ -461,7 +522,8 @@ class RedisSessionStore(SessionStore):
             self._write(conn, key, Stored(stored.data, stored.created_at, expires_at), None, new=False)
 
     def _delete(self, conn: Connection, key: str) -> None:
-        self.redis.delete(self._session(key))
+        with self._writing(conn) as pipe:
+            pipe.delete(self._session(key))
 
     def ping(self) -> None:
         self.redis.ping()
@@ -470,9 +532,12 @@ class RedisSessionStore(SessionStore):
         return 0  # Redis expires sessions and counters itself
 
     def end_user_sessions(self, conn: Connection, user_id: int, keep: Session | None = None) -> int:
-        kept = session_key(keep.id) if keep is not None else None
+        """Ends them now, before the commit: a commit that fails then has logged out other devices,
+        which is safe. The kept session's old ID is its own save()'s to end, after the commit, so
+        that a commit that fails leaves this session as it was."""
+        kept = {session_key(i) for i in (keep.id, keep.previous_id) if i is not None} if keep is not None else set()
         members = [m.decode() for m in self.redis.smembers(self._user(user_id))]  # type: ignore[union-attr]
-        ended = [m for m in members if m != kept]
+        ended = [m for m in members if m not in kept]
         if ended:
             pipe = self.redis.pipeline()
             pipe.delete(*[self._session(m) for m in ended])

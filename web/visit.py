@@ -3,11 +3,13 @@
 A route parses its input first, then calls `visit()` with a plain synchronous function that does
 all of the request's database work on one connection (web/unit.py's Visit), then renders. The
 session is loaded and saved on that same connection (inside the write transaction when there is
-one), so a failed request changes neither the cart nor the session.
+one; a session kept in Redis is written once that transaction has committed, still serialised), so
+a failed request changes neither the cart nor the session.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,10 +21,11 @@ from sqlalchemy import Connection
 from web import owner
 from web.headers import cookie, header
 from web.problems import CsrfRejected
-from web.sessions import Session
+from web.sessions import Session, short_hash
 from web.unit import Shop, Visit
 
 T = TypeVar("T")
+log = logging.getLogger("storefront")
 SAFE_FETCH_SITES = {"same-origin", "none"}
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 # The key in a request's scope state that marks a GET run to answer a HEAD (web/ops.py sends only
@@ -149,7 +152,16 @@ async def visit(
         return unit(conn)
 
     result, session = await shop.db.run(unit_of)
-    request.scope.setdefault("state", {})["session"] = session
+    state = request.scope.setdefault("state", {})
+    state["session"] = session
+    if session.save_error is not None:
+        # What the database committed stands, and is answered as done; the session stays as it was.
+        log.warning(
+            "request %s: session %s not saved after its unit committed: %s",
+            state.get(REQUEST_ID_KEY, "-"),
+            short_hash(session_id),
+            session.save_error,
+        )
     for number in changed:
         shop.live.order_changed(number)
     if session_id and session.rotated:

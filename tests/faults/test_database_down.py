@@ -21,7 +21,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import Connection, create_engine, text
 
-from tests.conftest import BASE_URL, TEST_DATABASE_URL, TEST_REDIS_URL, Shopper, add_form, sql
+from tests.conftest import BASE_URL, TEST_DATABASE_URL, Shopper, add_form, sql
 from tests.faults.conftest import everything, shown_error_id, wait_for_file
 from web.app import create_app
 from web.db import sqlalchemy_url, sqlite_driver
@@ -146,12 +146,6 @@ def test_with_the_database_down_pages_htmx_and_api_are_503s_and_the_next_request
     assert add_from_product_page(shopper, form).status_code == 200
 
 
-@pytest.mark.xfail(
-    bool(TEST_REDIS_URL),
-    strict=True,
-    reason="a unit saves a session kept in Redis before the database commits: when the commit fails,"
-    " the session has moved on (this checkout counts as placed, its flash says so) while the order does not exist",
-)
 def test_a_database_lost_in_the_middle_of_placing_an_order_writes_none_of_it(
     app: Litestar, shopper: Shopper, settings: Settings, tmp_path: Path, logged: list[str]
 ) -> None:

@@ -9,6 +9,7 @@ is acknowledged, as a production Redis keeps its data across a restart), killed 
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,8 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, Shopper, add_form, login, register
-from tests.faults.conftest import CART_AND_ORDERS, everything, shown_error_id
+from tests.conftest import BASE_URL, Shopper, add_form, login, register, sql
+from tests.faults.conftest import CART_AND_ORDERS, everything, shown_error_id, wait_for_file
 from tests.livestreams import RedisServer
 from web.app import create_app
 from web.settings import Settings
@@ -95,3 +96,74 @@ def test_with_redis_down_nobody_is_logged_in_or_given_a_cookie_and_afterwards_th
     assert sorted(other_shopper.quantities().values()) == [1, 1]
     added = newcomer.post("/cart/items", form, htmx=True, page="/products/test-1", target="catalog-add-status")
     assert added.status_code == 200 and list(newcomer.quantities().values()) == [1]
+
+
+def lost_after_commit(
+    app: Litestar, settings: Settings, redis: RedisServer, shopper: Shopper, point: str, send: Any, tmp_path: Path
+) -> Any:
+    """`send(same_browser)`'s answer, from a server of `shopper`'s browser that reaches the pause
+    point (after its unit's writes, before its commit) while Redis is up, and goes on with it down:
+    its database commits, then its session cannot be written."""
+    paused = tmp_path / "paused"
+    pausing = create_app(
+        settings.with_overrides(session_store_url=redis.url, events_url="", test_pause=f"{point}:{paused}")
+    )
+    try:
+        with TestClient(pausing, base_url=BASE_URL, cookies=shopper.client.cookies) as client:
+            same_browser = Shopper(client)
+            same_browser.csrf = shopper.csrf
+            answers: list[Any] = []
+            sending = threading.Thread(target=lambda: answers.append(send(same_browser)))
+            sending.start()
+            try:
+                wait_for_file(paused)
+                redis.stop()
+            finally:
+                paused.unlink(missing_ok=True)
+                sending.join(timeout=15)
+    finally:
+        pausing.state.shop.db.dispose()
+    redis.start()
+    return answers[0]
+
+
+def test_redis_lost_after_a_placement_committed_answers_it_placed_and_the_same_form_finds_it(
+    app: Litestar, settings: Settings, redis: RedisServer, shopper: Shopper, tmp_path: Path
+) -> None:
+    register(app, EMAIL)
+    assert login(shopper, EMAIL).status_code == 303
+    shopper.visit("/")  # the login gave the session a new CSRF token
+    shopper.add("test-1", 2)
+    review = shopper.review(email=EMAIL)
+    cookies = dict(shopper.client.cookies)
+
+    placed = lost_after_commit(app, settings, redis, shopper, "placement", lambda same: same.place(review), tmp_path)
+    assert placed.status_code == 303 and placed.headers["location"].startswith("/orders/"), placed.text
+    assert placed.headers.get_list("set-cookie") == []
+    assert sql(app, "SELECT count(*) FROM orders") == [(1,)]
+
+    # The session is as it was before (its checkout still open, no flash), and the cart is empty.
+    assert dict(shopper.client.cookies) == cookies and shopper.cart()["items"] == []
+    again = shopper.place(review)
+    assert again.headers["location"] == placed.headers["location"]  # the same key finds the same order
+    assert sql(app, "SELECT count(*) FROM orders") == [(1,)]
+    assert placed.headers["location"].removeprefix("/orders/") in shopper.visit("/orders").text
+
+
+def test_redis_lost_after_a_login_committed_sets_no_cookie_that_names_no_session(
+    app: Litestar, settings: Settings, redis: RedisServer, shopper: Shopper, tmp_path: Path
+) -> None:
+    register(app, EMAIL)
+    shopper.add("test-1", 2)
+    shopper.visit("/login")
+    cookies = dict(shopper.client.cookies)
+
+    answer = lost_after_commit(app, settings, redis, shopper, "merge", lambda same: login(same, EMAIL), tmp_path)
+    assert answer.status_code == 303, answer.text
+    assert answer.headers.get_list("set-cookie") == []  # the new ID was never stored
+
+    # The browser is still the guest it was; the cart went to the account, and a login finds it there.
+    assert dict(shopper.client.cookies) == cookies
+    assert shopper.client.get("/api/auth/me").json()["user"] is None
+    assert login(shopper, EMAIL).status_code == 303
+    assert list(shopper.quantities().values()) == [2]
