@@ -376,3 +376,68 @@ def test_an_order_number_already_taken_is_drawn_again(
     monkeypatch.setattr(orders, "new_number", lambda: next(draws))
     assert filled.checkout() == "NEWNUMB2"
     assert sql(app, "SELECT count(*) FROM orders") == [(2,)]
+
+
+PLACE_CHANGED = "Your delivery place changed since you reviewed this order: check the review again."
+
+
+def deliver_to(shopper: Shopper, country: str, postcode: str) -> None:
+    """The header's "Deliver to" changed, as from another tab while the review stays open."""
+    changed = shopper.post("/deliver-to", {"country": country, "postcode": postcode, "next": "/"})
+    assert changed.status_code == 303, changed.text
+
+
+def test_a_review_left_open_while_deliver_to_moves_in_the_zone_places_nothing(filled: Shopper, app: Litestar) -> None:
+    review = filled.review()  # to Berlin 10117: the same methods and prices as anywhere in Germany
+    deliver_to(filled, "DE", "80331")
+    refused = filled.place(review)
+    assert refused.status_code == 409
+    shown = text_of(refused.text)
+    assert PLACE_CHANGED in shown
+    assert "Deliver to is now DE 80331, but this order goes to DE 10117." in shown
+    assert "Place order" not in refused.text  # the same review would be refused again
+    assert "Place order" not in filled.visit("/checkout/review").text
+    assert counts(app) == (0, 0, 0, 0)
+    assert filled.place(review).status_code == 409  # the old form, sent again
+
+    deliver_to(filled, "DE", "10117")  # back where the address is: the review stands again
+    assert filled.place(review).status_code == 303
+    assert sql(app, "SELECT postcode, country FROM orders") == [("10117", "DE")]
+
+
+def test_a_review_left_open_while_deliver_to_moves_to_another_zone_places_nothing_with_htmx(
+    shopper: Shopper, app: Litestar
+) -> None:
+    shopper.add("linen-shirt", 2, label="M")  # €118: delivery is free in Germany and in the EU alike
+    review = shopper.review()
+    deliver_to(shopper, "AT", "1010")  # the EU zone has a "standard" method too, at the same price
+    fields = dict(REVIEW_FIELD.findall(review.text))
+    refused = shopper.post("/checkout/place", fields, htmx=True, page="/checkout/review", target="checkout-review")
+    assert refused.status_code == 409
+    assert refused.text.lstrip().startswith('<section id="checkout-review"')
+    assert PLACE_CHANGED in text_of(refused.text) and "Place order" not in refused.text
+    assert counts(app) == (0, 0, 0, 0)
+
+    moved = shopper.contact(country="AT", postcode="1010", city="Wien")  # an address where it now goes
+    assert moved.status_code == 303
+    assert shopper.post("/checkout/delivery", {"method": "standard"}).status_code == 303
+    assert shopper.place(shopper.visit("/checkout/review")).status_code == 303
+    assert sql(app, "SELECT postcode, country, delivery_method FROM orders") == [("1010", "AT", "standard")]
+
+
+def test_the_api_checkout_delivers_to_its_own_address_whatever_deliver_to_was(
+    client: TestClient[Litestar], app: Litestar
+) -> None:
+    client.post("/api/cart", json={"productId": "tea-tin", "qty": 1})
+    assert client.post("/api/locality", json={"country": "AT", "postcode": "1010"}).status_code == 200
+    body = {
+        "email": "api@example.com",
+        "name": "Script",
+        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
+        "deliveryMethod": "standard",
+    }
+    placed = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "order-0001-abcdef"})
+    assert placed.status_code == 201, placed.text
+    assert placed.json()["order"]["totals"]["delivery"] == 490  # Germany's standard delivery, not the EU's
+    assert sql(app, "SELECT postcode, country FROM orders") == [("50667", "DE")]
+    assert client.get("/api/locality/status").json()["locality"] == {"country": "DE", "postcode": "50667"}

@@ -173,11 +173,13 @@ class Catalogue:
 
 @dataclass(frozen=True)
 class Review:
-    """A review page as the shopper saw it: its form's fields, the lines in their order, the delivery."""
+    """A review page as the shopper saw it: its form's fields, the lines in their order, the delivery,
+    and where its address is (the checkout draft's, which only a review changes here)."""
 
     fields: dict[str, str]
     lines: list[tuple[str, int]]
     delivery: int
+    place: tuple[str, str]
 
 
 @dataclass
@@ -520,7 +522,7 @@ class Shop(RuleBasedStateMachine):
             browser.keys[0] = key
         assert key == browser.keys[0], "the checkout key changed before an order was placed with it"
         lines = [(sku, quantity) for _id, sku, quantity in self.shown[browser.owner]]
-        browser.review = Review(fields, lines, self.catalogue.delivery(place, dict(lines)))
+        browser.review = Review(fields, lines, self.catalogue.delivery(place, dict(lines)), place)
 
     def place(self, who: str) -> None:
         """Place the last review the browser saw (again, perhaps): a new order only when nothing changed."""
@@ -539,7 +541,7 @@ class Shop(RuleBasedStateMachine):
         elif (
             review is not None
             and browser.method
-            and browser.place is not None
+            and browser.place == review.place  # "Deliver to" still where the address is
             and self.can_place(browser, browser.place)
             and [(sku, quantity) for _id, sku, quantity in self.shown[browser.owner]] == review.lines
             and self.catalogue.delivery(browser.place, self.carts[browser.owner]) == review.delivery

@@ -122,6 +122,15 @@ def choose_method(v: Visit, code: str | None) -> locality.Method:
     return method
 
 
+def moved_away(v: Visit, draft_: Draft) -> locality.Place | None:
+    """Where "Deliver to" is now, when the draft's address is elsewhere (it was changed in the header
+    since): an order cannot go there until the address, or "Deliver to", is changed back."""
+    place = locality.chosen(v.session)
+    if place is None or draft_.address is None or draft_.address.is_in(place):
+        return None
+    return place
+
+
 def saved_addresses(conn: Connection, user_id: int) -> list[Address]:
     rows = conn.execute(
         select(addresses)

@@ -51,6 +51,7 @@ PAY_ON_DELIVERY = "pay_on_delivery"
 NUMBER_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
 NUMBER_LENGTH = 8
 PAGE_SIZE = 10
+PLACE_CHANGED = "Your delivery place changed since you reviewed this order: check the review again."
 
 
 class EmptyCart(Conflict):
@@ -71,7 +72,7 @@ class OutOfStock(Conflict):
 
 
 class StaleReview(Conflict):
-    """The cart, prices or delivery changed since the shopper reviewed them: nothing was placed."""
+    """The cart, prices, delivery or where it goes changed since the shopper reviewed them: nothing was placed."""
 
     code = "STALE_REVIEW"
 
@@ -105,6 +106,10 @@ class Address:
         return tuple(
             part for part in (self.name, self.line1, self.line2, f"{self.postcode} {self.city}", self.country) if part
         )
+
+    def is_in(self, place: locality.Place | None) -> bool:
+        """Whether this address is where "Deliver to" is: the place whose zone prices the order."""
+        return place is not None and (self.country, self.postcode) == (place.country, place.postcode)
 
 
 @dataclass(frozen=True)
@@ -276,12 +281,16 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
 
     `reviewed` is the fingerprint of the review the shopper saw (the HTML form sends it; /api does
     not review). Raises EmptyCart, NotDeliverable, StaleReview or OutOfStock with nothing written.
+    The address must be where "Deliver to" is, since its zone decides the methods and prices: a
+    review left open while "Deliver to" changed is stale (/api sets "Deliver to" from its address).
     """
     with v.writing():
         existing = find_by_key(v.conn, key)
         if existing is not None:
             owner.remember_order(v, existing.number)
             return Placed(existing, replayed=True)
+        if not checkout.address.is_in(locality.chosen(v.session)):
+            raise StaleReview(PLACE_CHANGED)
         priced = quote(v, checkout.method)
         lines = priced.cart.lines
         if priced.cart.reduced:
