@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
+from typing import Any, TypeVar, cast
 
+import msgspec
 from litestar import Request, Router, delete, get, post
 from litestar.params import FromPath
 
-from web import forms, text
+from web import api_types, forms, text
 from web.cart import service as cart
 from web.cart.store import CartView, read_cart
 from web.catalog import service as catalog
@@ -24,6 +25,7 @@ from web.sessions import short_hash
 from web.unit import Visit
 from web.visit import JSON_CALL, check_origin, shop_of, visit
 
+T = TypeVar("T", bound=msgspec.Struct)
 MAX_DEPTH = 32
 # A JSON string (one left open runs to the end, so the scan stays linear) or a bracket.
 JSON_TOKENS = re.compile(rb'"(?:[^"\\]|\\.)*"?|[\[\]{}]', re.DOTALL)
@@ -109,45 +111,52 @@ def storable(value: Any, field: str | None) -> None:
             storable(item, field)
 
 
-def whole(body: dict[str, Any], name: str, *, minimum: int, maximum: int, required: bool = True) -> int | None:
-    value = body.get(name)
-    if value is None and not required:
-        return None
-    if type(value) is not int or not minimum <= value <= maximum:
-        raise InvalidInput(f"{name} must be a whole number from {minimum} to {maximum}.", field=name)
-    return value
+async def decoded(request: Request, shape: type[T]) -> T:
+    """The call's body as `shape`: json_object()'s checks, then the strict decoding of web/api_types.py.
+    `shape` must be the body the handler documents (its `opt["body"]`), so the published schema is
+    the one enforced."""
+    documented = request.route_handler.opt.get("body")
+    assert documented is shape, f"{request.route_handler.name} documents {documented}, decodes {shape}"
+    return cast(T, api_types.decode(await json_object(request), shape))
 
 
-@get("/api/cart", name="api.cart")
+@get("/api/cart", name="api.cart", opt={"answer": api_types.Cart})
 async def read(request: Request) -> dict[str, Any]:
+    """The cart: its lines, clamped to what may be bought now, and its totals."""
+
     def work(v: Visit) -> dict[str, Any]:
         return cart_json(cart.load_cart(v), v.settings.currency)
 
     return await visit(request, work)
 
 
-@post("/api/cart", name="api.cart_add", status_code=201)
+@post(
+    "/api/cart", name="api.cart_add", status_code=201, opt={"body": api_types.CartAdd, "answer": api_types.CartChange}
+)
 async def add(request: Request) -> dict[str, Any]:
-    shop = shop_of(request)
-    body = await json_object(request)
-    settings = shop.settings
-    product_id = body.get("productId")
-    if not isinstance(product_id, str) or not 0 < len(product_id) <= 80:
-        raise InvalidInput("productId must be a product's id, such as “test-1”.", field="productId")
-    quantity = whole(body, "qty", minimum=1, maximum=settings.max_line_quantity)
-    variant_id = whole(body, "variantId", minimum=1, maximum=forms.MAX_ID, required=False)
-    assert quantity is not None
+    """Put a product in the cart: added to any line of the same variant, clamped to the stock and to
+    the per-line maximum, with a message saying what was added."""
+    settings = shop_of(request).settings
+    body = await decoded(request, api_types.CartAdd)
+    if body.qty > settings.max_line_quantity:
+        raise InvalidInput(f"qty must be a whole number from 1 to {settings.max_line_quantity}.", field="qty")
 
     def work(v: Visit) -> dict[str, Any]:
-        _product, variant, _name = catalog.resolve_variant(v.conn, product_id, variant_id)
-        result = cart.add_to_cart(v, variant, quantity)
+        _product, variant, _name = catalog.resolve_variant(v.conn, body.product_id, body.variant_id)
+        result = cart.add_to_cart(v, variant, body.qty)
         return {**cart_json(result.cart, settings.currency), "message": result.message}
 
     return await visit(request, work, write=True, csrf=JSON_CALL)
 
 
-@delete("/api/cart/product/{product_id:str}", name="api.cart_remove_product", status_code=200)
+@delete(
+    "/api/cart/product/{product_id:str}",
+    name="api.cart_remove_product",
+    status_code=200,
+    opt={"answer": api_types.CartChange},
+)
 async def remove_product(request: Request, product_id: FromPath[str]) -> dict[str, Any]:
+    """Take every variant of a product out of the cart."""
     require_json(request)
 
     def work(v: Visit) -> dict[str, Any]:
@@ -157,8 +166,11 @@ async def remove_product(request: Request, product_id: FromPath[str]) -> dict[st
     return await visit(request, work, write=True, csrf=JSON_CALL)
 
 
-@delete("/api/cart/items/{line_id:int}", name="api.cart_remove_line", status_code=200)
+@delete(
+    "/api/cart/items/{line_id:int}", name="api.cart_remove_line", status_code=200, opt={"answer": api_types.CartChange}
+)
 async def remove_line(request: Request, line_id: forms.PathId) -> dict[str, Any]:
+    """Take one line out of the cart."""
     require_json(request)
 
     def work(v: Visit) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from litestar import Litestar
 from litestar.static_files import create_static_files_router
 
-from web import api
+from web import api, openapi
 from web.accounts.link_pages import router as account_links_router
 from web.accounts.routes import router as accounts_router
 from web.cart.routes import router as cart_router
@@ -81,12 +81,20 @@ def create_app(settings: Settings | None = None) -> Litestar:
     shop = Shop(settings, db, session_store(settings), metrics, postman, live)
     site_headers = [*SECURITY_HEADER_PAIRS, STRICT_TRANSPORT_SECURITY] if settings.production else SECURITY_HEADER_PAIRS
 
-    def finish_headers(headers: Iterable[tuple[bytes, bytes]], session: Session | None) -> list[tuple[bytes, bytes]]:
-        """The site's headers on every response, replacing any it set itself; for a session's pages
-        `Cache-Control: no-store`, and the cookie when the session ID is new to the browser."""
+    def finish_headers(
+        headers: Iterable[tuple[bytes, bytes]], session: Session | None, policy: str | None
+    ) -> list[tuple[bytes, bytes]]:
+        """The site's headers on every response, replacing any it set itself (the page's own
+        Content-Security-Policy instead of the site's, when it has one: web/headers.py OWN_POLICY);
+        for a session's pages `Cache-Control: no-store`, and the cookie when the session ID is new
+        to the browser."""
         ours = SECURITY_NAMES if session is None else SESSION_NAMES
         finished = [pair for pair in headers if pair[0].lower() not in ours]
-        finished.extend(site_headers)
+        if policy is None:
+            finished.extend(site_headers)
+        else:
+            finished.extend(pair for pair in site_headers if pair[0] != b"content-security-policy")
+            finished.append((b"content-security-policy", policy.encode("latin-1")))
         if session is not None:
             finished.append(NO_STORE)
             if session.cookie_due:
@@ -108,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
             media_router,
             ops_router,
             api.router(development=not settings.production),
+            openapi.router(development=not settings.production),
             create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
         ],
         exception_handlers=EXCEPTION_HANDLERS,

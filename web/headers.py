@@ -13,6 +13,10 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 
+# A page that needs a policy of its own (the development API docs) puts it in the scope's state
+# under this key; finish_headers (web/app.py) sends it instead of the site's.
+OWN_POLICY = "content_security_policy"
+
 
 def header(request: ASGIConnection[Any, Any, Any, Any], name: str) -> str | None:
     """The first value of a header, or None when the request has none."""

@@ -18,7 +18,7 @@ from litestar.enums import MediaType, ScopeType
 from litestar.types import ASGIApp, HTTPScope, Message, Receive, Scope, Send
 from sqlalchemy import text
 
-from web.headers import raw_header
+from web.headers import OWN_POLICY, raw_header
 from web.mail import outbox_stats
 from web.metrics import Metrics
 from web.sessions import Session, short_hash
@@ -147,7 +147,7 @@ def headers_only(send: Send) -> Send:
     return send_headers
 
 
-FinishHeaders = Callable[[Iterable[tuple[bytes, bytes]], Session | None], list[tuple[bytes, bytes]]]
+FinishHeaders = Callable[[Iterable[tuple[bytes, bytes]], Session | None, str | None], list[tuple[bytes, bytes]]]
 
 
 def observe(app: Litestar, settings: Settings, metrics: Metrics, finish_headers: FinishHeaders, log: AccessLog) -> None:
@@ -184,7 +184,8 @@ def observe(app: Litestar, settings: Settings, metrics: Metrics, finish_headers:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                headers = finish_headers(message.get("headers", ()), scope["state"].get("session"))
+                state = scope["state"]
+                headers = finish_headers(message.get("headers", ()), state.get("session"), state.get(OWN_POLICY))
                 headers.append((b"x-request-id", request_id.encode()))
                 message["headers"] = headers
             await send(message)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import anyio.to_thread
 from litestar import Request, Response, Router, get, post
 
 from web import forms, owner
@@ -76,7 +75,7 @@ async def confirm_submit(request: Request) -> Response[str]:
     if link is None:
         return await spent(request, "confirm")
     ph = password_hasher(shop.settings)
-    if not await anyio.to_thread.run_sync(accounts.verify, ph, link.password_hash, password):
+    if not await accounts.off_loop(accounts.verify, ph, link.password_hash, password):
         errors = {"password": WRONG_PASSWORD}
         context = await visit(request, lambda v: link_context(v, token, "confirm", errors))
         if context is None:
@@ -164,7 +163,7 @@ async def reset_submit(request: Request) -> Response[str]:
         if context is None:
             return await spent(request, "reset")
         return page(request, "accounts/reset.html", context, 400)
-    new_hash = await anyio.to_thread.run_sync(password_hasher(shop.settings).hash, checked)
+    new_hash = await accounts.off_loop(password_hasher(shop.settings).hash, checked)
 
     def work(v: Visit) -> bool:
         if links.use(v.conn, token, "reset", v.now) != account.id:

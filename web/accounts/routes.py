@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-import anyio.to_thread
 from argon2 import PasswordHasher
 from litestar import Request, Response, Router, get, post
 
-from web import forms, owner
+from web import api_types, forms, owner
 from web.accounts import links
 from web.accounts import service as accounts
-from web.api import json_object, require_json
+from web.api import decoded, require_json
 from web.cart import service as cart
 from web.cart.store import MergeReport
 from web.forms import safe_next
@@ -83,7 +82,7 @@ async def attempt_login(
         ok = accounts.verify(ph, stored, password) and account is not None
         return ok, ph.hash(password) if ok and ph.check_needs_rehash(stored) else None
 
-    ok, new_hash = await anyio.to_thread.run_sync(check)
+    ok, new_hash = await accounts.off_loop(check)
     if not ok or account is None:
         raise WrongCredentials(WRONG_CREDENTIALS)  # already counted
     if not account.confirmed:
@@ -194,7 +193,7 @@ async def register_submit(request: Request) -> Response[str]:
     wait = await visit(request, take, write=True, csrf=form_token(request, form))
     if wait:
         raise throttled("requests for account mail", wait)
-    password_hash = await anyio.to_thread.run_sync(password_hasher(settings).hash, password)
+    password_hash = await accounts.off_loop(password_hasher(settings).hash, password)
 
     def create(v: Visit) -> None:
         links.register(v.conn, settings, email, password_hash, name, v.now)
@@ -264,9 +263,9 @@ async def change_password(request: Request) -> Response[str]:
         shop.metrics.login_throttled.inc()
         raise throttled("wrong current passwords", wait)
     ph = password_hasher(shop.settings)
-    if not await anyio.to_thread.run_sync(accounts.verify, ph, account.password_hash, current):
+    if not await accounts.off_loop(accounts.verify, ph, account.password_hash, current):
         return await refuse("current_password", "Your current password is not right.")
-    new_hash = await anyio.to_thread.run_sync(ph.hash, new)
+    new_hash = await accounts.off_loop(ph.hash, new)
 
     def work(v: Visit) -> None:
         # Still this account's session, and still the password just checked (a reset by mail may
@@ -284,16 +283,18 @@ async def change_password(request: Request) -> Response[str]:
     return redirect_back(request, "/account")
 
 
-@post("/api/auth/email-login", name="api.auth_login", status_code=200)
+@post(
+    "/api/auth/email-login",
+    name="api.auth_login",
+    status_code=200,
+    opt={"body": api_types.Login, "answer": api_types.LoggedIn},
+)
 async def api_login(request: Request) -> dict[str, Any]:
+    """Log in: the session cookie this sets is who you are from now on, and the guest cart is merged
+    into the account's (summed, clamped, reported in `merge`). Wrong passwords are throttled (429)."""
     shop = shop_of(request)
-    body = await json_object(request)
-    email_raw, password = body.get("email"), body.get("password")
-    if not isinstance(email_raw, str):
-        raise InvalidInput("email must be a string.", field="email")
-    if not isinstance(password, str) or not password:
-        raise InvalidInput("password must be a non-empty string.", field="password")
-    result = await attempt_login(request, shop, accounts.normalise_email(email_raw), password, JSON_CALL)
+    body = await decoded(request, api_types.Login)
+    result = await attempt_login(request, shop, accounts.normalise_email(body.email), body.password, JSON_CALL)
     report = result.report
     return {
         "user": {"id": result.account.id, "email": result.account.email},
@@ -301,15 +302,18 @@ async def api_login(request: Request) -> dict[str, Any]:
     }
 
 
-@post("/api/auth/logout", name="api.auth_logout", status_code=200)
+@post("/api/auth/logout", name="api.auth_logout", status_code=200, opt={"answer": api_types.Me})
 async def api_logout(request: Request) -> dict[str, Any]:
+    """Log out: the session ends, and with it the cookie's access to the account and its cart."""
     require_json(request)
     await visit(request, owner.log_out, write=True, csrf=JSON_CALL)
     return {"user": None}
 
 
-@get("/api/auth/me", name="api.auth_me")
+@get("/api/auth/me", name="api.auth_me", opt={"answer": api_types.Me})
 async def api_me(request: Request) -> dict[str, Any]:
+    """Who the session is logged in as, or `null`."""
+
     def work(v: Visit) -> dict[str, Any]:
         user = owner.signed_in(v.session)
         return {"user": {"id": user.id, "email": user.email} if user is not None else None}

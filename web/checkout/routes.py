@@ -107,6 +107,7 @@ def review_context(v: Visit, problem: str | None = None) -> dict[str, Any]:
         "quote": quote,
         "key": checkout.current_key(v),
         "problem": problem,
+        "moved_to": checkout.moved_away(v, kept),
     }
 
 
@@ -149,6 +150,19 @@ async def gone_back(request: Request, gone: Gone) -> Response[str]:
     return go_to(request, gone.to)
 
 
+async def refused_step(
+    request: Request, step: str, context_of: Callable[[Visit, dict[str, str]], dict[str, Any]], error: Problem
+) -> Response[str]:
+    """The step again with what was wrong, or, when a step before it was undone meanwhile (the cart
+    emptied in another tab, say), the way back to that step with why."""
+    errors = {error.field or "form": error.message}
+    try:
+        refused = await visit(request, lambda v: context_of(v, errors))
+    except Gone as gone:
+        return await gone_back(request, gone)
+    return step_answer(request, step, refused, error.status)
+
+
 @get("/checkout", name="checkout.contact")
 async def contact_page(request: Request) -> Response[str]:
     return await show(request, "contact")
@@ -173,9 +187,7 @@ async def contact_submit(request: Request) -> Response[str]:
     try:
         context = await visit(request, work, write=True, csrf=form_token(request, form))
     except (InvalidInput, locality.NotServed) as error:
-        errors = {error.field or "form": error.message}
-        refused = await visit(request, lambda v: contact_context(v, values, errors))
-        return step_answer(request, "contact", refused, error.status)
+        return await refused_step(request, "contact", lambda v, errors: contact_context(v, values, errors), error)
     except Gone as gone:
         return await gone_back(request, gone)
     if not is_htmx(request):
@@ -210,9 +222,7 @@ async def delivery_submit(request: Request) -> Response[str]:
     try:
         context = await visit(request, work, write=True, csrf=form_token(request, form))
     except InvalidInput as error:
-        errors = {error.field or "form": error.message}
-        refused = await visit(request, lambda v: delivery_context(v, errors))
-        return step_answer(request, "delivery", refused, error.status)
+        return await refused_step(request, "delivery", delivery_context, error)
     except Gone as gone:
         return await gone_back(request, gone)
     if not is_htmx(request):

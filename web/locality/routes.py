@@ -11,8 +11,8 @@ from typing import Any
 
 from litestar import Request, Response, Router, get, post
 
-from web import forms
-from web.api import json_object
+from web import api_types, forms
+from web.api import decoded
 from web.cart import service as cart
 from web.cart.store import CartView
 from web.fragments import DELIVER_TO, LOCALITY, answer, page_context
@@ -143,22 +143,25 @@ def status_json(v: Visit) -> dict[str, Any]:
     }
 
 
-@get("/api/locality/status", name="api.locality_status")
+@get("/api/locality/status", name="api.locality_status", opt={"answer": api_types.DeliverTo})
 async def api_status(request: Request) -> dict[str, Any]:
+    """Where the shopper delivers to, that zone's methods priced for the cart, and the lines that
+    cannot go there."""
     return await visit(request, status_json)
 
 
-@post("/api/locality", name="api.locality_set", status_code=200)
+@post(
+    "/api/locality",
+    name="api.locality_set",
+    status_code=200,
+    opt={"body": api_types.Place, "answer": api_types.DeliverTo},
+)
 async def api_set(request: Request) -> dict[str, Any]:
-    body = await json_object(request)
-    country, postcode = body.get("country"), body.get("postcode")
-    if not isinstance(country, str):
-        raise InvalidInput("country must be a two-letter country code, such as “DE”.", field="country")
-    if not isinstance(postcode, str):
-        raise InvalidInput("postcode must be a string.", field="postcode")
+    """Choose where to deliver to: it decides the delivery methods and which products can go there."""
+    body = await decoded(request, api_types.Place)
 
     def work(v: Visit) -> dict[str, Any]:
-        locality.remember(v, locality.choose(v.conn, country, postcode))
+        locality.remember(v, locality.choose(v.conn, body.country, body.postcode))
         return status_json(v)
 
     return await visit(request, work, write=True, csrf=JSON_CALL)

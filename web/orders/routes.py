@@ -15,11 +15,11 @@ import anyio.to_thread
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
-from web import forms, owner
+from web import api_types, forms, owner
 from web.accounts import links
 from web.accounts import service as accounts
 from web.accounts.routes import SENT_TO, client_address, password_hasher, throttled
-from web.api import item_json, json_object, require_json
+from web.api import decoded, item_json, require_json
 from web.checkout import service as checkout
 from web.guards import requires_user, user_of
 from web.headers import header
@@ -288,25 +288,36 @@ async def account_for_order(request: Request, number: FromPath[str]) -> Response
 # /api
 
 
-@post("/api/checkout", name="api.checkout", status_code=201)
+@post(
+    "/api/checkout",
+    name="api.checkout",
+    status_code=201,
+    opt={
+        "body": api_types.Checkout,
+        "answer": api_types.OneOrder,
+        "headers": api_types.IDEMPOTENCY,
+        "replayable": True,
+    },
+)
 async def api_checkout(request: Request) -> Response[dict[str, Any]]:
-    body = await json_object(request)
+    """Place the cart as an order (paid on delivery): the stock is taken in the same transaction, so
+    nothing is ever oversold, and the confirmation is mailed. Sent again with the same
+    Idempotency-Key, it answers the order already placed (200) and places nothing."""
+    body = await decoded(request, api_types.Checkout)
     sent_key = header(request, "idempotency-key") or ""
     if not 8 <= len(sent_key) <= 200 or not sent_key.isprintable():
         raise InvalidInput("Send an Idempotency-Key header of 8 to 200 printable characters.", field="Idempotency-Key")
-    address = body.get("address")
-    if not isinstance(address, dict):
-        raise InvalidInput("address must be an object with line1, city, postcode and country.", field="address")
-    values = {name: address.get(name) for name in ("line1", "line2", "city", "postcode", "country")}
-    values.update({"email": body.get("email"), "name": body.get("name")})
-    for name, value in values.items():
-        if value is not None and not isinstance(value, str):
-            raise InvalidInput(f"{name} must be a string.", field=name)
-    method = body.get("deliveryMethod")
-    if not isinstance(method, str):
-        raise InvalidInput(
-            "deliveryMethod must be one of the zone's methods, such as “standard”.", field="deliveryMethod"
-        )
+    address = body.address
+    values = {
+        "line1": address.line1,
+        "line2": address.line2,
+        "city": address.city,
+        "postcode": address.postcode,
+        "country": address.country,
+        "email": body.email,
+        "name": body.name,
+    }
+    method = body.delivery_method
 
     def work(v: Visit) -> orders.Placed:
         key = orders.scoped_key(v, sent_key)
@@ -340,8 +351,9 @@ def found_by_api_key(v: Visit, sent_key: str) -> orders.Order:
     return order
 
 
-@get("/api/orders", name="api.orders")
+@get("/api/orders", name="api.orders", opt={"answer": api_types.Orders, "query": api_types.ORDER_QUERY})
 async def api_orders(request: Request) -> dict[str, Any]:
+    """The logged-in shopper's orders, newest first, 10 a page."""
     number = page_number(request)
 
     def work(v: Visit) -> dict[str, Any]:
@@ -354,8 +366,9 @@ async def api_orders(request: Request) -> dict[str, Any]:
     return await visit(request, work)
 
 
-@get("/api/orders/{number:str}", name="api.order")
+@get("/api/orders/{number:str}", name="api.order", opt={"answer": api_types.OneOrder})
 async def api_order(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    """One order of this session's shopper (a guest's own orders too): its lines, totals, delivery and history."""
     return await visit(request, lambda v: {"order": order_json(orders.visible(v, number))})
 
 
@@ -367,8 +380,10 @@ def thread_of(v: Visit, number: str) -> tuple[orders.Order, messages.Side]:
     return orders.visible(v, number), "shopper"
 
 
-@get("/api/orders/{number:str}/messages", name="api.order_messages")
+@get("/api/orders/{number:str}/messages", name="api.order_messages", opt={"answer": api_types.Messages})
 async def api_messages(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    """The order's thread with the shop's staff, oldest first; reading it marks the other side's messages read."""
+
     def work(v: Visit) -> dict[str, Any]:
         order, side = thread_of(v, number)
         return {"messages": [message_json(message) for message in messages.read(v, order, side)]}
@@ -376,24 +391,27 @@ async def api_messages(request: Request, number: FromPath[str]) -> dict[str, Any
     return await visit(request, work)
 
 
-@post("/api/orders/{number:str}/messages", name="api.order_message", status_code=201)
+@post(
+    "/api/orders/{number:str}/messages",
+    name="api.order_message",
+    status_code=201,
+    opt={"body": api_types.MessageText, "answer": api_types.OneMessage},
+)
 async def api_post_message(request: Request, number: FromPath[str]) -> dict[str, Any]:
     """A message to the order's thread, as its shopper or, from a staff session, as staff."""
     shop = shop_of(request)
-    body = await json_object(request)
-    text = body.get("text")
+    text = (await decoded(request, api_types.MessageText)).text
 
     def work(v: Visit) -> dict[str, Any]:
         order, side = thread_of(v, number)
-        if not isinstance(text, str):
-            raise InvalidInput("text must be the message, as a string.", field="text")
         return {"message": message_json(messages.post(v, order, side, text, shop.sessions))}
 
     return await visit(request, work, write=True, csrf=JSON_CALL)
 
 
-@post("/api/orders/{number:str}/cancel", name="api.order_cancel", status_code=200)
+@post("/api/orders/{number:str}/cancel", name="api.order_cancel", status_code=200, opt={"answer": api_types.OneOrder})
 async def api_cancel(request: Request, number: FromPath[str]) -> dict[str, Any]:
+    """Cancel an order that has not been packed yet: its stock goes back on the shelf."""
     require_json(request)
     return await visit(
         request, lambda v: {"order": order_json(orders.cancel_by_shopper(v, number))}, write=True, csrf=JSON_CALL

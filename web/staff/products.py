@@ -17,8 +17,8 @@ from litestar.exceptions.http_exceptions import RequestEntityTooLarge
 from litestar.params import FromPath
 from litestar.response import File
 
-from web import forms, media
-from web.api import json_object, whole
+from web import api_types, forms, media
+from web.api import decoded
 from web.guards import requires_staff, staff_of
 from web.money import money
 from web.orders.routes import page_number
@@ -36,7 +36,6 @@ UPLOAD_BODY_LIMIT = media.MAX_UPLOAD_BYTES + 64 * 1024
 PHOTO_TOO_LARGE = "The photo is larger than 5 MB. Save it smaller (JPEG, PNG or WebP) and upload it again."
 CACHED_FOR_A_YEAR = "public, max-age=31536000, immutable"
 TYPED_MAX = 40  # characters of a refused value shown back in its input
-API_FIELDS = {"price", "stock", "stockSeen", "version"}
 # Photos decoded at once in this process: a 40-megapixel PNG takes about 160 MB while it is
 # cleaned, so uploads arriving together wait their turn instead of multiplying that.
 DECODING = anyio.CapacityLimiter(1)
@@ -243,8 +242,14 @@ def variant_json(row: catalog.VariantRow) -> dict[str, Any]:
     return {"variant": row.current()}
 
 
-@get("/api/staff/variants/{variant_id:int}", name="api.staff_variant")
+@get(
+    "/api/staff/variants/{variant_id:int}",
+    name="api.staff_variant",
+    opt={"answer": api_types.OneVariant, "tag": "staff"},
+)
 async def api_variant(request: Request, variant_id: forms.PathId) -> dict[str, Any]:
+    """Staff only: a variant's price (in cents), stock and version, as a PATCH needs them."""
+
     def work(v: Visit) -> dict[str, Any]:
         staff_of(v)
         return variant_json(catalog.variant(v, variant_id))
@@ -252,37 +257,24 @@ async def api_variant(request: Request, variant_id: forms.PathId) -> dict[str, A
     return await visit(request, work)
 
 
-def api_edit(body: dict[str, Any]) -> catalog.VariantEdit:
-    """`{"price"?, "stock"?, "stockSeen"?, "version"}`: price in cents, as everywhere in /api. With
-    `stockSeen` (the stock the caller last read), a new stock is saved only if the variant still
-    holds that much, as from a row; without it `stock` is set as given (an inventory count)."""
-    unknown = sorted(set(body) - API_FIELDS)
-    if unknown:
-        raise InvalidInput(f"Unknown field “{unknown[0]}”: send price, stock, stockSeen and version.", field=unknown[0])
-    stock = body.get("stock")
-    if type(stock) is int and stock < 0:
-        raise InvalidInput("stock cannot be below zero.", field="stock")
-    version = whole(body, "version", minimum=1, maximum=catalog.MAX_VERSION)
-    assert version is not None
-    new_stock = whole(body, "stock", minimum=0, maximum=catalog.MAX_STOCK, required=False)
-    stock_seen = whole(body, "stockSeen", minimum=0, maximum=catalog.MAX_STOCK, required=False)
-    if stock_seen is not None and new_stock is None:
+def api_edit(body: api_types.VariantEdit) -> catalog.VariantEdit:
+    """The edit a PATCH asks for (see api_types.VariantEdit), `stockSeen` only with a new stock."""
+    if body.stock_seen is not None and body.stock is None:
         raise InvalidInput(
             "stockSeen goes with a new stock: send stock too, or leave stockSeen out.", field="stockSeen"
         )
-    return catalog.VariantEdit(
-        whole(body, "price", minimum=0, maximum=catalog.MAX_PRICE_CENTS, required=False),
-        new_stock,
-        version,
-        stock_seen,
-    )
+    return catalog.VariantEdit(body.price, body.stock, body.version, body.stock_seen)
 
 
-@patch("/api/staff/variants/{variant_id:int}", name="api.staff_variant_edit")
+@patch(
+    "/api/staff/variants/{variant_id:int}",
+    name="api.staff_variant_edit",
+    opt={"body": api_types.VariantEdit, "answer": api_types.OneVariant, "tag": "staff"},
+)
 async def api_edit_variant(request: Request, variant_id: forms.PathId) -> dict[str, Any]:
-    """Set price and/or stock; 409 EDIT_CONFLICT with `current` when `version` is not the variant's,
-    or when a new stock comes with a `stockSeen` the variant no longer holds (see api_edit())."""
-    edit = api_edit(await json_object(request))
+    """Staff only: set a variant's price and/or stock. A `version` that is not the variant's, or a new
+    stock with a `stockSeen` the variant no longer holds, is 409 EDIT_CONFLICT with `current`."""
+    edit = api_edit(await decoded(request, api_types.VariantEdit))
 
     def work(v: Visit) -> dict[str, Any]:
         return variant_json(catalog.edit_variant(v, staff_of(v), variant_id, edit))

@@ -11,14 +11,13 @@ from typing import Any
 from litestar import Request, Response, Router, get, post
 from litestar.params import FromPath
 
-from web import forms, text
-from web.api import json_object
+from web import api_types, forms, text
+from web.api import decoded
 from web.guards import requires_staff, staff_of
 from web.orders import live, messages
 from web.orders import service as orders
 from web.orders.routes import ThreadPage, order_json, post_from_page, thread_context
 from web.pages import html, is_htmx, layout, page, redirect_back, renderer
-from web.problems import InvalidInput
 from web.staff import catalog
 from web.staff import service as staff
 from web.unit import Visit
@@ -136,8 +135,14 @@ async def audit_page(request: Request) -> Response[str]:
     return page(request, "staff/audit.html", await visit(request, work))
 
 
-@get("/api/staff/orders", name="api.staff_orders")
+@get(
+    "/api/staff/orders",
+    name="api.staff_orders",
+    opt={"answer": api_types.StaffOrders, "tag": "staff", "query": api_types.STAFF_ORDER_QUERY},
+)
 async def api_orders(request: Request) -> dict[str, Any]:
+    """Staff only: the orders, newest first, 20 a page, filtered by status, placing day and a search
+    of number, email and name."""
     wanted = order_filter(request)
 
     def work(v: Visit) -> dict[str, Any]:
@@ -148,12 +153,16 @@ async def api_orders(request: Request) -> dict[str, Any]:
     return await visit(request, work)
 
 
-@post("/api/staff/orders/{number:str}/status", name="api.staff_order_status", status_code=200)
+@post(
+    "/api/staff/orders/{number:str}/status",
+    name="api.staff_order_status",
+    status_code=200,
+    opt={"body": api_types.StatusChange, "answer": api_types.OneOrder, "tag": "staff"},
+)
 async def api_change_status(request: Request, number: FromPath[str]) -> dict[str, Any]:
-    body = await json_object(request)
-    to = body.get("status")
-    if not isinstance(to, str):
-        raise InvalidInput("status must be one of the order states, such as “packed”.", field="status")
+    """Staff only: move an order along (placed, packed, shipped, delivered; or cancelled): the
+    shopper is mailed and an open order page updates live."""
+    to = (await decoded(request, api_types.StatusChange)).status
     return await visit(
         request, lambda v: {"order": order_json(staff.move(v, staff_of(v), number, to))}, write=True, csrf=JSON_CALL
     )
