@@ -19,6 +19,7 @@ import smtplib
 import ssl
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import formatdate
@@ -27,7 +28,6 @@ from pathlib import Path
 from typing import Any, Protocol
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import anyio.to_thread
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from sqlalchemy import Connection, func, select, update
 
@@ -266,6 +266,8 @@ class Postman:
         self.db, self.settings, self.metrics = db, settings, metrics
         self.wake = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
+        # Always the same thread, so sending holds one database connection (SQLite keeps one a thread).
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="postman")
 
     def ring(self) -> None:
         self.wake.set()
@@ -278,11 +280,13 @@ class Postman:
             self.task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self.task
+        self.thread.shutdown(wait=False)
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             try:
-                await anyio.to_thread.run_sync(deliver_pending, self.db, self.settings, self.metrics)
+                await loop.run_in_executor(self.thread, deliver_pending, self.db, self.settings, self.metrics)
             except Exception:  # a broken database or mail server: try again at the next round
                 log.exception("sending mail failed")
             with contextlib.suppress(TimeoutError):
