@@ -189,6 +189,20 @@ def test_the_order_list_filters_by_status_search_and_date(member: Shopper, numbe
     assert [order["number"] for order in listed["orders"]] == [number] and listed["total"] == 1
 
 
+@pytest.mark.parametrize(
+    "dates", ["since=0001-01-01&until=9999-12-31", "until=9999-12-31", "since=0001-01-01", "since=9999-12-31"]
+)
+def test_dates_at_the_ends_of_the_calendar_filter_and_never_fail(member: Shopper, number: str, dates: str) -> None:
+    """Found by the API fuzz: on PostgreSQL a date past 2038 overflowed the orders' integer times (a
+    500), and the day after 9999-12-31 overflowed Python's dates everywhere."""
+    shown = member.client.get(f"/staff/orders?{dates}")
+    listed = member.client.get(f"/api/staff/orders?{dates}")
+    assert shown.status_code == listed.status_code == 200
+    found = [order["number"] for order in listed.json()["orders"]]
+    assert found == ([] if dates == "since=9999-12-31" else [number])
+    assert (number in shown.text) == bool(found)
+
+
 def test_create_staff_makes_or_promotes_from_a_script(
     settings: Settings, app: Litestar, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, or_, select, update
@@ -22,6 +22,8 @@ from web.problems import InvalidInput
 from web.unit import Visit
 
 PAGE_SIZE = 20
+DAY_SECONDS = 86_400
+MAX_SECONDS = 2**31 - 1  # orders.placed_at is an integer column
 
 
 def make_staff(conn: Connection, email: str, password_hash: str, now: int) -> tuple[int, bool]:
@@ -90,8 +92,12 @@ def day(raw: str | None, name: str) -> date | None:
         raise InvalidInput("A date is written YYYY-MM-DD, such as 2026-12-02.", field=name) from None
 
 
-def start_of(day_: date) -> int:
-    return int(datetime(day_.year, day_.month, day_.day, tzinfo=UTC).timestamp())
+def start_of(day_: date, *, days_after: int = 0) -> int:
+    """The first second of the day (or of the one `days_after` it), held within what the orders'
+    times can be (PostgreSQL's integer), so that a filter from year 1 or until 9999-12-31 means
+    "from the first order" or "until the last", never an error."""
+    seconds = int(datetime(day_.year, day_.month, day_.day, tzinfo=UTC).timestamp()) + days_after * DAY_SECONDS
+    return min(max(seconds, 0), MAX_SECONDS)
 
 
 def find_orders(v: Visit, wanted: OrderFilter) -> tuple[list[order_service.Order], int, int]:
@@ -102,7 +108,7 @@ def find_orders(v: Visit, wanted: OrderFilter) -> tuple[list[order_service.Order
     if wanted.since:
         query = query.where(orders.c.placed_at >= start_of(wanted.since))
     if wanted.until:
-        query = query.where(orders.c.placed_at < start_of(wanted.until + timedelta(days=1)))
+        query = query.where(orders.c.placed_at < start_of(wanted.until, days_after=1))
     if wanted.search:
         query = query.where(or_(orders.c.number == wanted.search.upper(), orders.c.email == wanted.search.lower()))
     return order_service.page_of(v.conn, query, wanted.page, PAGE_SIZE)
