@@ -441,3 +441,11 @@ def test_the_api_checkout_delivers_to_its_own_address_whatever_deliver_to_was(
     assert placed.json()["order"]["totals"]["delivery"] == 490  # Germany's standard delivery, not the EU's
     assert sql(app, "SELECT postcode, country FROM orders") == [("50667", "DE")]
     assert client.get("/api/locality/status").json()["locality"] == {"country": "DE", "postcode": "50667"}
+
+
+def test_deliver_to_written_without_the_postcode_space_is_the_same_place(filled: Shopper, app: Litestar) -> None:
+    """A review for NL "1012 AB" stands when Deliver to is set again as "1012ab" (found in review)."""
+    review = filled.review(country="NL", postcode="1012 AB", city="Amsterdam")
+    deliver_to(filled, "NL", "1012ab")
+    assert filled.place(review).status_code == 303
+    assert sql(app, "SELECT postcode, country FROM orders") == [("1012 AB", "NL")]

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
+from sqlalchemy import Connection
 
 from tests.conftest import BASE_URL, CSRF, TEST_REDIS_URL, Shopper, add_form, change_sessions, sql, stored_sessions
 from web.__main__ import main
 from web.app import create_app
-from web.sessions import session_key
+from web.db import committed
+from web.sessions import RedisSessionStore, session_key
 from web.settings import Settings, SettingsError
 
 
@@ -264,3 +268,49 @@ def test_a_minted_id_is_taken_back_only_within_the_idle_timeout(app: Litestar, s
         forged = first.id[:33] + ("0" if first.id[33] != "0" else "1") + first.id[34:]  # the masked minute
         clock[0] -= 120
         assert store.load(conn, forged).id != forged
+
+
+def redis_store(app: Litestar) -> RedisSessionStore:
+    store = app.state.shop.sessions
+    if not isinstance(store, RedisSessionStore):
+        pytest.skip("sessions in Redis (the PostgreSQL + Redis pass)")
+    return store
+
+
+def saved(app: Litestar, save: Callable[[Connection], None]) -> None:
+    """A unit that saves a session, committed as the shop commits one (what waited for it runs)."""
+    with app.state.shop.db.engine.connect() as conn:
+        save(conn)
+        conn.commit()
+        committed(conn)
+
+
+def test_in_redis_a_session_ended_meanwhile_by_another_device_stays_ended(shopper: Shopper, app: Litestar) -> None:
+    store = redis_store(app)
+    shopper.add("test-1")
+    cookie = shopper.session_cookie
+    with app.state.shop.db.engine.connect() as conn:
+        session = store.load(conn, cookie)  # a request of this session has loaded it ...
+    store.redis.delete(store._session(session_key(cookie)))  # ... when another device ends it
+    session.flash("Added another.")
+    saved(app, lambda conn: store.save(conn, session))
+    assert store.redis.get(store._session(session_key(cookie))) is None
+    assert shopper.cart()["items"] == []  # the cookie names no session now: a new, empty one
+
+
+def test_in_redis_a_due_expiry_refresh_does_not_undo_a_write_made_meanwhile(shopper: Shopper, app: Litestar) -> None:
+    store = redis_store(app)
+    shopper.add("test-1")
+    cookie = shopper.session_cookie
+    name = store._session(session_key(cookie))
+    engine = app.state.shop.db.engine
+    with engine.connect() as conn:
+        reader, writer = store.load(conn, cookie), store.load(conn, cookie)
+    reader.expires_at -= app.state.shop.settings.session_refresh_seconds  # a page view whose refresh is due
+    writer.set("written", "meanwhile")
+    with engine.connect() as reading:
+        store.save(reading, reader)  # the page view reads the session for its refresh ...
+        saved(app, lambda conn: store.save(conn, writer))  # ... a write of the session commits ...
+        reading.commit()  # ... and then the page view's unit ends
+        committed(reading)
+    assert json.loads(store.redis.get(name))["data"]["written"] == "meanwhile"

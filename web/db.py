@@ -37,6 +37,8 @@ SQLITE_BUSY_TIMEOUT_MS = 2000
 # connection's info, which outlives the unit in the pool and cannot be read once the connection is lost.
 WAITING: WeakKeyDictionary[Connection, list[Callable[[], None]]] = WeakKeyDictionary()
 HOLDING_LOCKS: WeakSet[Connection] = WeakSet()
+# The advisory lock number each PostgreSQL unit serialised on (Database.serialise()).
+SERIALISED: WeakKeyDictionary[Connection, int] = WeakKeyDictionary()
 
 
 class least(GenericFunction[Any]):
@@ -131,6 +133,17 @@ def after_commit(conn: Connection, action: Callable[[], None]) -> None:
 
     For what lives outside the database (sessions in Redis): a commit that fails leaves it as it was."""
     WAITING.setdefault(conn, []).append(action)
+
+
+def hold_past_commit(conn: Connection) -> None:
+    """Keep the key this unit serialised (Database.serialise()) locked past the commit, until the
+    unit ends: for work queued with after_commit() that another request of the same key must not
+    overtake (a session written to Redis). One statement more, and one to let go; nothing on
+    SQLite, where write() already holds the lock until that work is done."""
+    number = SERIALISED.get(conn)
+    if number is not None and conn not in HOLDING_LOCKS:
+        HOLDING_LOCKS.add(conn)
+        conn.execute(text("SELECT pg_advisory_lock(:number)"), {"number": number})
 
 
 def committed(conn: Connection) -> None:
@@ -283,30 +296,35 @@ class Database:
 
         SQLite already has one writer at a time, and write() runs that work before it lets the
         next one of this process begin, so there is nothing to do. PostgreSQL takes an advisory lock
-        numbered by a hash of the key, which works whichever store holds the sessions: held by the
-        connection rather than the transaction, so that it outlives the commit, and let go by
-        run_sync() when the unit ends, however it ends.
+        numbered by a hash of the key, which works whichever store holds the sessions, for the
+        transaction: it ends with the commit. Only a unit that queues work for after the commit
+        holds it longer (hold_past_commit()), and run_sync() lets that go when the unit ends.
         """
         if not self.is_sqlite:
             number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-            HOLDING_LOCKS.add(conn)
-            conn.execute(text("SELECT pg_advisory_lock(:number)"), {"number": number})
+            SERIALISED[conn] = number
+            conn.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
 
     @staticmethod
     def _unlock(conn: Connection) -> None:
-        """Let go of the advisory locks a unit took (serialise()), before its connection goes back
-        to the pool. A connection that cannot say so is discarded: its server session ends, and
-        its locks with it."""
+        """Let go of the lock hold_past_commit() kept past the unit's commit, before its connection
+        goes back to the pool: one statement outside any transaction (psycopg in autocommit). A
+        connection that cannot say so is discarded: its server session ends, and its locks with it."""
+        SERIALISED.pop(conn, None)
         if conn not in HOLDING_LOCKS:
             return
         HOLDING_LOCKS.discard(conn)
         if conn.invalidated:
             return
         try:
-            conn.rollback()  # a failed unit's transaction, which would refuse the statement
-            conn.execute(text("SELECT pg_advisory_unlock_all()"))
-            conn.commit()
-        except exc.SQLAlchemyError:
+            conn.rollback()  # a failed unit's transaction; nothing is sent after a commit
+            driver = conn.connection.driver_connection
+            driver.autocommit = True  # type: ignore[union-attr]
+            try:
+                driver.execute("SELECT pg_advisory_unlock_all()")  # type: ignore[union-attr]
+            finally:
+                driver.autocommit = False  # type: ignore[union-attr]
+        except Exception:  # whatever it is, the connection is discarded, and its locks with it
             conn.invalidate()
 
     def dispose(self) -> None:

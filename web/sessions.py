@@ -27,7 +27,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, bindparam, case, delete, insert, select, update
 
-from web.db import Prepared, after_commit, dialect_insert
+from web.db import Prepared, after_commit, dialect_insert, hold_past_commit
 from web.models import sessions, throttles
 from web.settings import Settings, SettingsError, signing_key
 
@@ -437,6 +437,15 @@ class SqlSessionStore(SessionStore):
         )
 
 
+# Set KEYS[1] to ARGV[2] (expiring at ARGV[3]) only while it still holds ARGV[1].
+TOUCH_SCRIPT = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('SET', KEYS[1], ARGV[2], 'EXAT', ARGV[3])
+end
+return nil
+"""
+
+
 @dataclass
 class RedisSessionStore(SessionStore):
     """Sessions and counters in Redis (SESSION_STORE_URL=redis://...), shared by every worker and machine.
@@ -476,6 +485,7 @@ class RedisSessionStore(SessionStore):
         finally:
             del self.staged[conn]
         if len(pipe):
+            hold_past_commit(conn)
             after_commit(conn, lambda: self._send(pipe, session))
 
     @contextmanager
@@ -510,16 +520,26 @@ class RedisSessionStore(SessionStore):
             {"data": record.data, "created_at": record.created_at, "expires_at": record.expires_at},
             separators=(",", ":"),
         )
+        # An update never brings back a session ended meanwhile (another device's "log out
+        # everywhere" deletes it without its lock): SET XX. A new one, or an ended ID's mark, is set.
+        only_if_there = not new and ENDED not in record.data
         with self._writing(conn) as pipe:
-            pipe.set(self._session(key), value, exat=record.expires_at)
+            pipe.set(self._session(key), value, exat=record.expires_at, xx=only_if_there)
             if user_id is not None:
                 pipe.sadd(self._user(user_id), key)
                 pipe.expireat(self._user(user_id), record.created_at + self.settings.session_absolute_seconds, gt=True)
 
     def _touch(self, conn: Connection, key: str, expires_at: int) -> None:
-        stored = self._read(conn, key)
-        if stored is not None:
-            self._write(conn, key, Stored(stored.data, stored.created_at, expires_at), None, new=False)
+        """The expiry moved on, unless the session changed since it was read: a read takes no lock,
+        so a write of the same session in between (a first add's cart) must not be undone by it."""
+        name = self._session(key)
+        raw = self.redis.get(name)
+        if raw is None:
+            return
+        record = json.loads(raw)
+        record["expires_at"] = expires_at
+        with self._writing(conn) as pipe:
+            pipe.eval(TOUCH_SCRIPT, 1, name, raw, json.dumps(record, separators=(",", ":")), expires_at)
 
     def _delete(self, conn: Connection, key: str) -> None:
         with self._writing(conn) as pipe:

@@ -108,8 +108,16 @@ class Address:
         )
 
     def is_in(self, place: locality.Place | None) -> bool:
-        """Whether this address is where "Deliver to" is: the place whose zone prices the order."""
-        return place is not None and (self.country, self.postcode) == (place.country, place.postcode)
+        """Whether this address is where "Deliver to" is: the place whose zone prices the order
+        (a postcode written with or without its space, in either case, is the same place)."""
+        return place is not None and (self.country, same_postcode(self.postcode)) == (
+            place.country,
+            same_postcode(place.postcode),
+        )
+
+
+def same_postcode(postcode: str) -> str:
+    return "".join(postcode.split()).upper()
 
 
 @dataclass(frozen=True)
