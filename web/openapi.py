@@ -7,7 +7,6 @@ decodes ("body") and answers ("answer"), its query parameters and headers. In de
 from __future__ import annotations
 
 import re
-from functools import cache
 from typing import Any
 
 import msgspec
@@ -120,9 +119,12 @@ def document(app: Litestar) -> dict[str, Any]:
     }
 
 
-@cache
 def encoded(app: Litestar) -> bytes:
-    return msgspec.json.encode(document(app))
+    """The document as JSON, made on its first request and kept with the app (its routes never change)."""
+    found: bytes | None = getattr(app.state, "openapi_json", None)
+    if found is None:
+        found = app.state.openapi_json = msgspec.json.encode(document(app))
+    return found
 
 
 @get("/api/openapi.json", name="api.openapi", include_in_schema=False)
