@@ -1,0 +1,193 @@
+"""The invariant code's corners that mutation testing found untested (docs/mutants.md).
+
+Each test here kills at least one mutant that survived the rest of the suite: tests/mutants/equivalent.toml
+names which, and `make mutants` checks that it still does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from litestar import Litestar
+
+from tests.conftest import Shopper, login, register, sql, variant_id
+from tests.factories import set_stock, withdraw
+from web.cart import store
+
+
+def line_of(shopper: Shopper, slug: str) -> int:
+    return int(next(item["id"] for item in shopper.cart()["items"] if item["productId"] == slug))
+
+
+def stored_lines(app: Litestar) -> list[tuple[int, int]]:
+    return [(int(line_id), int(quantity)) for line_id, quantity in sql(app, "SELECT id, quantity FROM cart_lines")]
+
+
+def test_setting_the_quantity_of_a_withdrawn_product_removes_its_line(shopper: Shopper, app: Litestar) -> None:
+    shopper.add("test-1", 2)
+    line = line_of(shopper, "test-1")
+    withdraw(app, "test-1")
+    response = shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "3"}, htmx=True, page="/cart")
+    assert response.status_code == 200
+    assert "is sold out and was removed" in response.text
+    assert stored_lines(app) == []
+
+
+def test_setting_the_quantity_of_the_last_unit_in_stock_keeps_the_line(shopper: Shopper, app: Litestar) -> None:
+    shopper.add("test-1", 2)
+    line = line_of(shopper, "test-1")
+    set_stock(app, "test-1", 1)
+    response = shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "1"}, htmx=True, page="/cart")
+    assert response.status_code == 200
+    assert stored_lines(app) == [(line, 1)]
+
+
+def test_setting_a_quantity_marks_the_line_as_touched(shopper: Shopper, app: Litestar) -> None:
+    """A guest cart with a recently touched line is kept by the purge (purge_carts())."""
+    shopper.add("test-1", 1)
+    line = line_of(shopper, "test-1")
+    sql(app, "UPDATE cart_lines SET updated_at = 0")
+    shopper.post(f"/cart/lines/{line}/quantity", {"quantity": "2"}, htmx=True, page="/cart")
+    assert sql(app, "SELECT quantity, updated_at > 0 FROM cart_lines") == [(2, 1)]
+
+
+def test_other_carts_keep_their_unavailable_lines_until_their_owners_read_them(
+    shopper: Shopper, other_shopper: Shopper, app: Litestar
+) -> None:
+    """Each owner is told what left their cart: one shopper's read must not clear another's lines."""
+    shopper.add("test-1", 1)
+    other_shopper.add("test-1", 2)
+    withdraw(app, "test-1")
+    assert shopper.cart()["items"] == []
+    assert [quantity for _line, quantity in stored_lines(app)] == [2]
+    assert other_shopper.cart()["notices"] == ["Test product 1 is no longer available and was removed from your cart."]
+
+
+def test_the_read_clamp_changes_only_the_lines_above_their_limit(shopper: Shopper, app: Litestar) -> None:
+    shopper.add("test-1", 1)  # below its stock of 50: untouched
+    shopper.add("tea-tin", 3)  # exactly its stock once it is 3: untouched
+    shopper.add("test-2", 5)  # above its stock once it is 2: clamped, and marked as touched
+    set_stock(app, "tea-tin", 3)
+    set_stock(app, "test-2", 2)
+    sql(app, "UPDATE cart_lines SET updated_at = 0")
+    shopper.cart()
+    touched = sql(
+        app,
+        "SELECT p.slug, l.quantity, l.updated_at > 0 FROM cart_lines l JOIN variants v ON v.id = l.variant_id "
+        "JOIN products p ON p.id = v.product_id ORDER BY l.id",
+    )
+    assert touched == [("test-1", 1, 0), ("tea-tin", 3, 0), ("test-2", 2, 1)]
+
+
+@pytest.fixture
+def fresh_add_statement() -> Iterator[None]:
+    """The add's upsert is built once per process (add_upsert() is cached): build it again from the
+    code under test, as a new worker does, so a change to its ON CONFLICT clause shows."""
+    store.add_upsert.cache_clear()
+    yield
+    store.add_upsert.cache_clear()
+
+
+@pytest.mark.usefixtures("fresh_add_statement")
+@pytest.mark.parametrize(("stock", "first", "second", "kept"), [(3, 2, 2, 3), (500, 60, 60, 99)])
+def test_a_second_add_stores_the_sum_clamped_to_stock_and_limit(
+    shopper: Shopper, app: Litestar, stock: int, first: int, second: int, kept: int
+) -> None:
+    set_stock(app, "tea-tin", stock)
+    shopper.add("tea-tin", first)
+    again = shopper.client.post("/api/cart", json={"productId": "tea-tin", "qty": second})
+    assert again.status_code == 201, again.text
+    assert [quantity for _line, quantity in stored_lines(app)] == [kept]
+
+
+@pytest.mark.parametrize(("stock", "mine", "guest", "kept"), [(5, 3, 4, 5), (500, 60, 60, 99)])
+def test_the_login_merge_stores_the_sum_clamped_to_stock_and_limit(
+    shopper: Shopper, other_shopper: Shopper, app: Litestar, stock: int, mine: int, guest: int, kept: int
+) -> None:
+    """Checked in the row straight after the login, before a read could clamp it."""
+    set_stock(app, "tea-tin", stock)
+    register(app, "clamp@example.com")
+    login(other_shopper, "clamp@example.com")
+    other_shopper.visit("/")
+    other_shopper.add("tea-tin", mine)
+    shopper.add("tea-tin", guest)
+    assert login(shopper, "clamp@example.com").status_code == 303
+    assert [quantity for _line, quantity in stored_lines(app)] == [kept]
+
+
+def test_a_users_cart_gone_under_a_live_login_is_made_again_for_the_user(shopper: Shopper, app: Litestar) -> None:
+    user_id = register(app, "again@example.com")
+    login(shopper, "again@example.com")
+    shopper.visit("/")
+    shopper.add("test-1", 1)
+    sql(app, "DELETE FROM carts")
+    assert shopper.add("test-2", 2).status_code == 303
+    assert sql(app, "SELECT user_id FROM carts") == [(user_id,)]
+    assert [(item["productId"], item["qty"]) for item in shopper.cart()["items"]] == [("test-2", 2)]
+
+
+def test_an_add_stores_the_clamp_of_the_stale_lines_it_read(shopper: Shopper, app: Litestar) -> None:
+    """The add answers with the cart as read_cart() shows it, so it also stores what that read clamps."""
+    shopper.add("test-1", 5)
+    set_stock(app, "test-1", 2)
+    assert shopper.add("test-2", 1).status_code == 303
+    quantities = sql(app, "SELECT v.sku, l.quantity FROM cart_lines l JOIN variants v ON v.id = l.variant_id")
+    assert sorted(quantities) == [("test-1", 2), ("test-2", 1)]
+
+
+@pytest.mark.parametrize(
+    ("product", "variant_of", "status"),
+    [
+        ("no-such-product", "test-1", 404),
+        ("test-2", "test-1", 400),
+        ("TEST-2", "test-1", 400),
+        ("cotton-cap", "test-1", 404),
+    ],
+    ids=["unknown", "another-product", "capitals", "withdrawn"],
+)
+def test_an_add_naming_another_product_than_its_variants_is_refused(
+    shopper: Shopper, app: Litestar, product: str, variant_of: str, status: int
+) -> None:
+    """An unknown or withdrawn product is not found; a known one that does not have the option is bad input."""
+    withdraw(app, "cotton-cap")
+    form = {"product": product, "variant_id": str(variant_id(app, variant_of)), "quantity": "1"}
+    assert shopper.post("/cart/items", form).status_code == status
+    assert stored_lines(app) == []
+
+
+def test_the_add_answers_with_the_cart_as_a_read_shows_it(shopper: Shopper, app: Litestar) -> None:
+    shopper.add("tea-tin", 2)
+    added = shopper.client.post(
+        "/api/cart", json={"productId": "linen-shirt", "variantId": variant_id(app, "linen-shirt", "M"), "qty": 1}
+    )
+    again = shopper.client.post("/api/cart", json={"productId": "cotton-cap", "qty": 1})
+    at_most = shopper.client.post("/api/cart", json={"productId": "cotton-cap", "qty": 1})
+    assert "already have the most" in at_most.json()["message"]
+    read = shopper.cart()
+    assert [item["title"] for item in added.json()["items"]] == ["Tea tin", "Linen shirt (M)"]
+    assert again.json()["items"] == at_most.json()["items"] == read["items"]
+
+
+def test_the_add_answers_with_the_lines_pictures_and_where_they_cannot_go(shopper: Shopper, app: Litestar) -> None:
+    shopper.add("chef-knife", 1)
+    shopper.post("/deliver-to", {"country": "FR", "postcode": "75001", "next": "/"})
+    sql(app, "UPDATE products SET photo = 'a1b2c3d4e5f6' WHERE slug = 'tea-tin'")
+    answer = shopper.add("tea-tin", 1, htmx=True).text
+    assert "a1b2c3d4e5f6" in answer
+    assert "Cannot be delivered to FR" in answer
+    assert "img/products/test-1" in shopper.add("test-1", 1, htmx=True).text
+
+
+def test_an_add_over_the_limit_still_stores_the_clamp_of_the_stale_lines(shopper: Shopper, app: Litestar) -> None:
+    shopper.add("test-1", 5)
+    shopper.add("cotton-cap", 1)
+    set_stock(app, "test-1", 2)
+    assert shopper.add("cotton-cap", 1).status_code == 303  # already the most: nothing added
+    quantities = sql(app, "SELECT v.sku, l.quantity FROM cart_lines l JOIN variants v ON v.id = l.variant_id")
+    assert sorted(quantities) == [("cotton-cap", 1), ("test-1", 2)]
+
+
+def test_a_second_add_says_how_many_it_added(shopper: Shopper) -> None:
+    shopper.add("tea-tin", 2)
+    assert "Added 3 × Tea tin to your cart." in shopper.add("tea-tin", 3, htmx=True).text
