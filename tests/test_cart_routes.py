@@ -15,6 +15,7 @@ from litestar import Litestar, Response, get
 from litestar.testing import TestClient
 
 from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, sql, variant_id
+from tests.test_static_and_compression import fingerprinted
 
 BADGE = re.compile(r'<a id="cart-badge"[^>]*>\s*Cart <span class="cart-count" data-count="(\d+)">(\d+)</span>')
 FLASH = re.compile(r'<p class="flash flash-(\w+)">([^<]*)</p>')
@@ -499,7 +500,10 @@ def test_no_page_has_inline_script(stocked: Shopper) -> None:
         assert not EVENT_HANDLER.search(response.text), name
         assert "javascript:" not in response.text, name
     index = stocked.client.get("/").text
-    assert re.findall(r'<script src="([^"]+)"', index) == ["/static/vendor/htmx-2.0.11.min.js", "/static/js/shop.js"]
+    assert re.findall(r'<script src="([^"]+)"', index) == [
+        fingerprinted("vendor/htmx-2.0.11.min.js"),
+        fingerprinted("js/shop.js"),
+    ]
 
 
 def test_removing_a_product_that_is_not_in_the_cart_says_so(shopper: Shopper) -> None:

@@ -57,11 +57,14 @@ def same_headers(response: Any) -> dict[str, str]:
 def test_head_is_answered_as_get_without_a_body_or_a_session(
     client: TestClient[Litestar], app: Litestar, path: str
 ) -> None:
-    head = client.head(path)
+    # Not gzipped: a gzipped page's length changes with its CSRF token (test_static_and_compression.py
+    # checks a HEAD gzipped, for one session).
+    plain = {"accept-encoding": "identity"}
+    head = client.head(path, headers=plain)
     assert head.status_code == 200 and head.content == b""
     assert "set-cookie" not in head.headers
     assert stored_sessions(app) == {}
-    got = client.get(path)
+    got = client.get(path, headers=plain)
     assert head.headers["content-length"] == str(len(got.content))
     assert same_headers(head) == same_headers(got)
 

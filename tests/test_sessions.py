@@ -14,6 +14,7 @@ from litestar.testing import TestClient
 from sqlalchemy import Connection
 
 from tests.conftest import BASE_URL, CSRF, TEST_REDIS_URL, Shopper, add_form, change_sessions, sql, stored_sessions
+from tests.test_static_and_compression import fingerprinted
 from web.__main__ import main
 from web.app import create_app
 from web.db import committed
@@ -110,7 +111,8 @@ def test_expired_session_is_refused_and_its_cart_not_shown(shopper: Shopper, app
 
 
 def test_static_files_health_and_api_reads_create_no_session(client: TestClient[Litestar], app: Litestar) -> None:
-    for path in ("/static/css/shop.css", "/static/vendor/htmx-2.0.11.min.js", "/api/cart", "/healthz"):
+    static = ("/static/css/shop.css", fingerprinted("css/shop.css"), fingerprinted("vendor/htmx-2.0.11.min.js"))
+    for path in (*static, "/api/cart", "/healthz"):
         response = client.get(path)
         assert response.status_code == 200, path
         assert set_cookie_headers(response) == [], path

@@ -22,6 +22,7 @@ from PIL import Image
 from tests.conftest import Shopper, sql, variant_id
 from tests.factories import set_stock
 from tests.test_staff import STAFF_EMAIL, logged_in
+from tests.test_static_and_compression import fingerprinted
 from web import media
 from web.__main__ import main
 from web.settings import Settings
@@ -124,7 +125,7 @@ def test_a_product_page_shows_its_options_its_photo_form_and_links_to_its_audit(
     assert page.count('class="variant-row"') == 4
     assert 'enctype="multipart/form-data"' in page and 'accept="image/jpeg,image/png,image/webp"' in page
     assert 'href="/staff/audit?product=linen-shirt"' in page
-    assert 'src="/static/img/products/linen-shirt.svg"' in page
+    assert f'src="{fingerprinted("img/products/linen-shirt.svg")}"' in page
     assert staff.client.get("/staff/products/no-such-thing").status_code == 404
 
 
@@ -558,7 +559,7 @@ def test_the_shop_shows_the_photo_after_upload_and_the_illustration_after_remova
     assert removed.status_code == 303 and photo_of(app) is None
     assert "The shop shows the illustration again." in staff.visit("/staff/products/tea-tin").text
     page = shopper.visit("/products/tea-tin").text
-    assert '<img class="product-image" src="/static/img/products/tea-tin.svg" alt="Tea tin"' in page
+    assert f'<img class="product-image" src="{fingerprinted("img/products/tea-tin.svg")}" alt="Tea tin"' in page
     assert "/media/" not in page and "/media/" not in shopper.visit("/cart").text
     assert audit_rows(app)[-1][3:] == ({"photo": photo}, {"photo": None})
 

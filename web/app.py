@@ -6,14 +6,14 @@ import logging
 from collections.abc import Iterable
 
 from litestar import Litestar
-from litestar.static_files import create_static_files_router
 
-from web import api, openapi
+from web import api, openapi, static_files
 from web.accounts.link_pages import router as account_links_router
 from web.accounts.routes import router as accounts_router
 from web.cart.routes import router as cart_router
 from web.catalog.routes import router as catalog_router
 from web.checkout.routes import router as checkout_router
+from web.compression import gzip_responses
 from web.db import Database, DatabaseUnavailable, check_migrated
 from web.errors import EXCEPTION_HANDLERS
 from web.locality.routes import router as locality_router
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     postman = Postman(db, settings, metrics) if settings.mail_in_background else None
     live = Live(settings, metrics)
     shop = Shop(settings, db, session_store(settings), metrics, postman, live)
+    assets = static_files.Assets(settings.static_dir, production=settings.production)
     site_headers = [*SECURITY_HEADER_PAIRS, STRICT_TRANSPORT_SECURITY] if settings.production else SECURITY_HEADER_PAIRS
 
     def finish_headers(
@@ -117,8 +118,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ops_router,
             api.router(development=not settings.production),
             openapi.router(development=not settings.production),
-            create_static_files_router(path="/static", directories=[settings.static_dir], name="static"),
+            static_files.router(assets),
         ],
+        middleware=[gzip_responses],
         exception_handlers=EXCEPTION_HANDLERS,
         request_max_body_size=settings.max_body_bytes,
         on_startup=[live.start, *([postman.start] if postman else [])],
@@ -128,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     )
     app.state.shop = shop
     app.state.live = live
-    app.state.renderer = Renderer(settings, app)
+    app.state.renderer = Renderer(settings, app, assets)
     app.state.access_log = AccessLog()
     observe(app, settings, shop.metrics, finish_headers, app.state.access_log)
     configure_logging()

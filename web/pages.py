@@ -26,6 +26,7 @@ from web.headers import header
 from web.locality import service as locality
 from web.money import money
 from web.settings import Settings
+from web.static_files import Assets
 from web.unit import Visit
 
 # Rendered partials kept by partial(): about 1.5 KB each for a cart line, so a few MB per worker.
@@ -57,7 +58,9 @@ class ShopEnvironment(Environment):
 
 
 class Renderer:
-    def __init__(self, settings: Settings, app: Litestar) -> None:
+    def __init__(self, settings: Settings, app: Litestar, assets: Assets | None = None) -> None:
+        """`assets` are the static files whose URLs `static()` writes: the app's, which its
+        static route serves, or when none are given (a bench, a test of templates) the settings' own."""
         self.env = ShopEnvironment(
             loader=FileSystemLoader(settings.templates_dir),
             autoescape=select_autoescape(default=True, default_for_string=True),
@@ -75,7 +78,7 @@ class Renderer:
         # A route lookup costs microseconds and a page makes dozens; line ids keep the set of URLs growing.
         self.url: Callable[..., str] = lru_cache(maxsize=4096)(app.route_reverse)
         self.env.globals["url"] = self.url
-        self.env.globals["static"] = lambda path: f"/static/{path}"
+        self.env.globals["static"] = (assets or Assets(settings.static_dir, production=settings.production)).url
         self.env.globals["max_line_quantity"] = settings.max_line_quantity
         self.env.globals["partial"] = self.partial
         self._partials = lru_cache(maxsize=PARTIALS_KEPT)(self._render_partial)
