@@ -12,7 +12,6 @@ new ones).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -33,6 +32,7 @@ from schemathesis.checks import (
 )
 
 from tests.conftest import BASE_URL, TABLES, Shopper, sql
+from tests.fuzzing import profile
 from tests.test_staff import logged_in
 from tests.test_static_and_compression import fingerprinted
 from web.app import create_app
@@ -50,21 +50,7 @@ NOTHING_INVALID_TO_SEND = {
     "GET /api/orders/{number}/messages",
 }
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
-hypothesis.settings.register_profile(
-    "fuzz",
-    max_examples=300,
-    deadline=None,
-    suppress_health_check=list(hypothesis.HealthCheck),
-    print_blob=True,
-)
-hypothesis.settings.register_profile(
-    "ci",
-    hypothesis.settings.get_profile("fuzz"),
-    max_examples=12,
-    derandomize=True,
-    database=None,
-)
-PROFILE = hypothesis.settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = profile(fuzz_examples=300, ci_examples=12, suppress_health_check=list(hypothesis.HealthCheck))
 
 
 @pytest.fixture

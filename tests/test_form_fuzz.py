@@ -14,7 +14,6 @@ default, a fixed 10) or "fuzz" (`make fuzz`, 200 new ones).
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from litestar.routes import HTTPRoute
 from litestar.testing import TestClient
 
 from tests.conftest import BASE_URL, TABLES, Shopper, htmx_headers, mailed_token, sql, stored_sessions
+from tests.fuzzing import profile
 from tests.test_staff import logged_in
 from tests.test_staff_products import photo_bytes
 from web.sessions import FLASHES_KEPT
@@ -41,17 +41,7 @@ FORMLESS = ["/cart/products/test-1/remove"]
 # Posted last: each ends what the forms after it would need (the login, the cart).
 ENDING = ("/logout", "/cart/clear")
 NASTY = ["", " ", "\x00", "a\x00b", "\x7f", "\u202e", "日本", "0", "-1", "1e9", "99999999999999999999", "x" * 5000]
-hypothesis.settings.register_profile(
-    "fuzz",
-    max_examples=200,
-    deadline=None,
-    suppress_health_check=list(hypothesis.HealthCheck),
-    print_blob=True,
-)
-hypothesis.settings.register_profile(
-    "ci", hypothesis.settings.get_profile("fuzz"), max_examples=10, derandomize=True, database=None
-)
-PROFILE = hypothesis.settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+PROFILE = profile(fuzz_examples=200, ci_examples=10, suppress_health_check=list(hypothesis.HealthCheck))
 
 
 @dataclass

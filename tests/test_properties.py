@@ -32,7 +32,6 @@ shrunk to a short one).
 
 from __future__ import annotations
 
-import os
 import re
 from collections import defaultdict
 from contextlib import ExitStack
@@ -54,34 +53,25 @@ from litestar import Litestar
 from litestar.testing import TestClient
 
 from tests.conftest import ADDRESS, BASE_URL, REVIEW_FIELD, Shopper, login, register, sql
+from tests.fuzzing import profile
 from web.app import create_app
 from web.checkout.service import KEYS_KEPT
 from web.owner import ORDERS_KEPT
 from web.settings import Settings
 
-# "fuzz" explores: new examples every run, each failure shrunk to a short one. A step is a few
-# requests, so no deadline; no example database, so nothing is written into the work tree.
-hypothesis.settings.register_profile(
-    "fuzz",
-    max_examples=1000,
+# A step is a few requests, so no deadline (tests/fuzzing.py). "ci" runs shorter runs and reports a
+# failure as found: shrinking a run of HTTP steps can take minutes. It takes about 6 s on SQLite and
+# 15 s on PostgreSQL (2 cores, 2026-12-02): about 600 steps of 2 to 3 requests each.
+PROFILE = profile(
+    fuzz_examples=1000,
+    ci_examples=30,
     stateful_step_count=60,
-    deadline=None,
-    database=None,
-    print_blob=True,
     suppress_health_check=[HealthCheck.too_slow],
+    ci_only={
+        "stateful_step_count": 20,
+        "phases": [hypothesis.Phase.explicit, hypothesis.Phase.reuse, hypothesis.Phase.generate],
+    },
 )
-# "ci" runs the same examples every time, and reports a failure as found: shrinking a run of HTTP steps
-# can take minutes. It takes about 6 s on SQLite and 15 s on PostgreSQL (2 cores, 2026-12-02): about
-# 600 steps of 2 to 3 requests each.
-hypothesis.settings.register_profile(
-    "ci",
-    hypothesis.settings.get_profile("fuzz"),
-    max_examples=30,
-    stateful_step_count=20,
-    derandomize=True,
-    phases=[hypothesis.Phase.explicit, hypothesis.Phase.reuse, hypothesis.Phase.generate],
-)
-PROFILE = hypothesis.settings.get_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # The per-line maximum here (99 in the shop): as low as the stock, so the limit clamps too.
 LIMIT = 5
