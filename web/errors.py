@@ -108,7 +108,8 @@ def login_required_handler(request: Request[Any, Any, Any], error: LoginRequired
 def problem_handler(request: Request[Any, Any, Any], error: Problem) -> Response[Any]:
     retry_after = getattr(error, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after else None
-    return respond(request, error.status, error.message, error.code, error.field, headers, error.details())
+    failure = error_id(request) if error.status >= 500 else None  # ours to look into: a 503 shows its id
+    return respond(request, error.status, error.message, error.code, error.field, headers, error.details(), failure)
 
 
 def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:

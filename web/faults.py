@@ -7,7 +7,8 @@ it there too, so nothing can ever wait in production; unset, pause_point() retur
 
 The points, each after its unit's writes and before its commit:
 - "placement": an order's stock taken and its rows and mail written (web/orders/service.py);
-- "merge": the guest cart moved into the user's at login (web/cart/service.py).
+- "merge": the guest cart moved into the user's at login (web/cart/service.py);
+- "logout": the session's login forgotten (web/accounts/routes.py).
 """
 
 from __future__ import annotations

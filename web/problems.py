@@ -83,6 +83,16 @@ class TooManyAttempts(Problem):
         self.retry_after = retry_after
 
 
+class SessionNotSaved(Problem):
+    """What the request did lives in the session (a login, a logout), and the session store failed
+    to write it after the database had committed: the session is as it was, so the answer is that
+    it was not done, to be tried again."""
+
+    status = 503
+    code = "SESSION_NOT_SAVED"
+    retry_after = 5
+
+
 class LiveUnavailable(Problem):
     """A live stream cannot be opened just now (the pub/sub is unreachable, or the server is stopping)."""
 

@@ -150,7 +150,7 @@ def test_redis_lost_after_a_placement_committed_answers_it_placed_and_the_same_f
     assert placed.headers["location"].removeprefix("/orders/") in shopper.visit("/orders").text
 
 
-def test_redis_lost_after_a_login_committed_sets_no_cookie_that_names_no_session(
+def test_redis_lost_after_a_login_committed_says_it_did_not_log_in_and_sets_no_cookie(
     app: Litestar, settings: Settings, redis: RedisServer, shopper: Shopper, tmp_path: Path
 ) -> None:
     register(app, EMAIL)
@@ -159,11 +159,32 @@ def test_redis_lost_after_a_login_committed_sets_no_cookie_that_names_no_session
     cookies = dict(shopper.client.cookies)
 
     answer = lost_after_commit(app, settings, redis, shopper, "merge", lambda same: login(same, EMAIL), tmp_path)
-    assert answer.status_code == 303, answer.text
-    assert answer.headers.get_list("set-cookie") == []  # the new ID was never stored
+    assert_refused(answer)  # the new ID was never stored: not a login, and no cookie naming nothing
+    assert "could not log you in" in answer.text and "Your cart is safe" in answer.text
 
     # The browser is still the guest it was; the cart went to the account, and a login finds it there.
     assert dict(shopper.client.cookies) == cookies
     assert shopper.client.get("/api/auth/me").json()["user"] is None
     assert login(shopper, EMAIL).status_code == 303
     assert list(shopper.quantities().values()) == [2]
+
+
+def test_redis_lost_after_a_logout_committed_says_it_did_not_log_out(
+    app: Litestar, settings: Settings, redis: RedisServer, shopper: Shopper, tmp_path: Path
+) -> None:
+    register(app, EMAIL)
+    assert login(shopper, EMAIL).status_code == 303
+    shopper.visit("/")  # the login gave the session a new CSRF token
+    cookies = dict(shopper.client.cookies)
+
+    def log_out(same: Shopper) -> Any:
+        return same.post("/logout", {})
+
+    answer = lost_after_commit(app, settings, redis, shopper, "logout", log_out, tmp_path)
+    assert_refused(answer)  # not "You have been logged out" while the session is still logged in
+    assert "could not log you out" in answer.text
+    assert dict(shopper.client.cookies) == cookies
+    assert shopper.client.get("/api/auth/me").json()["user"]["email"] == EMAIL
+    # With Redis back, the same button logs out.
+    assert shopper.post("/logout", {}).status_code == 303
+    assert shopper.client.get("/api/auth/me").json()["user"] is None

@@ -13,7 +13,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from litestar import Request, Response, Router, get, post
 
-from web import api_types, forms, owner
+from web import api_types, faults, forms, owner
 from web.accounts import links
 from web.accounts import service as accounts
 from web.api import decoded, require_json
@@ -23,7 +23,7 @@ from web.forms import safe_next
 from web.guards import LOGIN_FIRST, requires_user, user_of
 from web.locality import service as locality
 from web.pages import go_to, layout, page, redirect_back
-from web.problems import InvalidInput, LoginRequired, TooManyAttempts, WrongCredentials
+from web.problems import InvalidInput, LoginRequired, SessionNotSaved, TooManyAttempts, WrongCredentials
 from web.settings import Settings
 from web.unit import Shop, Visit
 from web.visit import JSON_CALL, FormToken, JsonCall, form_token, shop_of, visit
@@ -109,7 +109,17 @@ async def attempt_login(
     logged_in = await visit(request, finish, write=True, csrf=csrf)
     if logged_in is None:
         raise WrongCredentials(WRONG_CREDENTIALS)
+    session_kept(request, "log you in", "Your cart is safe: it will be there when you log in.")
     return logged_in
+
+
+def session_kept(request: Request, doing: str, reassurance: str = "") -> None:
+    """A login or logout is done once its session is stored: if the store failed after the unit
+    committed (Session.not_stored()), the browser is still who it was, and is told so."""
+    if request.scope["state"]["session"].save_error is not None:
+        raise SessionNotSaved(
+            f"We could not {doing} just now. Please try again in a few seconds. {reassurance}".strip()
+        )
 
 
 def remind(v: Visit, shop: Shop, account: accounts.Account, address: str) -> bool:
@@ -211,8 +221,10 @@ async def logout(request: Request) -> Response[str]:
     def work(v: Visit) -> None:
         owner.log_out(v)
         v.session.flash("You have been logged out. Your cart is kept in your account.", "info")
+        faults.pause_point(v.settings, "logout")
 
     await visit(request, work, write=True, csrf=form_token(request, form))
+    session_kept(request, "log you out")
     return redirect_back(request, "/")
 
 
@@ -307,6 +319,7 @@ async def api_logout(request: Request) -> dict[str, Any]:
     """Log out: the session ends, and with it the cookie's access to the account and its cart."""
     require_json(request)
     await visit(request, owner.log_out, write=True, csrf=JSON_CALL)
+    session_kept(request, "log you out")
     return {"user": None}
 
 
