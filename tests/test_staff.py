@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime
 
 import pytest
 from litestar import Litestar
@@ -201,6 +202,16 @@ def test_dates_at_the_ends_of_the_calendar_filter_and_never_fail(member: Shopper
     found = [order["number"] for order in listed.json()["orders"]]
     assert found == ([] if dates == "since=9999-12-31" else [number])
     assert (number in shown.text) == bool(found)
+
+
+def test_an_order_placed_after_2038_is_kept_and_found_by_its_dates(app: Litestar, member: Shopper, number: str) -> None:
+    """Every time column is 64-bit (PostgreSQL's INTEGER would refuse a second past 2038-01-19)."""
+    in_2040 = int(datetime(2040, 6, 1, tzinfo=UTC).timestamp())
+    sql(app, "UPDATE orders SET placed_at = :at, updated_at = :at WHERE number = :n", at=in_2040, n=number)
+    assert sql(app, "SELECT placed_at FROM orders WHERE number = :n", n=number) == [(in_2040,)]
+    listed = member.client.get("/api/staff/orders?since=2040-06-01&until=2040-06-01").json()["orders"]
+    assert [order["number"] for order in listed] == [number]
+    assert member.client.get("/api/staff/orders?until=2040-05-31").json()["orders"] == []
 
 
 def test_create_staff_makes_or_promotes_from_a_script(

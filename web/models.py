@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
     ForeignKey,
@@ -18,6 +19,10 @@ from sqlalchemy import (
     false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# A moment as Unix seconds: 64-bit on PostgreSQL (its INTEGER ends in January 2038); SQLite's
+# INTEGER is 64-bit already.
+Seconds = BigInteger().with_variant(Integer(), "sqlite")
 
 NAMING = {
     "ix": "ix_%(table_name)s_%(column_0_name)s",
@@ -82,7 +87,7 @@ class User(Base):
     email: Mapped[str] = mapped_column(String(254), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(100), default="")
-    created_at: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Seconds)
     # Where the user last said to deliver to ("Deliver to"), remembered across devices.
     delivery_country: Mapped[str | None] = mapped_column(String(2))
     delivery_postcode: Mapped[str | None] = mapped_column(String(10))
@@ -90,9 +95,9 @@ class User(Base):
     is_staff: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     # When its owner followed the link mailed at registration (or reset the password): until then
     # the account cannot log in. None: not yet.
-    confirmed_at: Mapped[int | None] = mapped_column(Integer)
+    confirmed_at: Mapped[int | None] = mapped_column(Seconds)
     # The last time it logged in (None: never, so its first login says "Welcome", not "Welcome back").
-    last_login_at: Mapped[int | None] = mapped_column(Integer)
+    last_login_at: Mapped[int | None] = mapped_column(Seconds)
     __table_args__ = (CheckConstraint("email = lower(trim(email))", name="email_normalised"),)
 
 
@@ -105,9 +110,9 @@ class AccountToken(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     purpose: Mapped[str] = mapped_column(String(10))
     token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    created_at: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[int] = mapped_column(Integer)
-    used_at: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Seconds)
+    expires_at: Mapped[int] = mapped_column(Seconds)
+    used_at: Mapped[int | None] = mapped_column(Seconds)
     # A confirmation link's password: the one its registration chose, which using the link sets
     # (after its page asked for it), so no later registration can change what a link confirms.
     password_hash: Mapped[str | None] = mapped_column(String(255))
@@ -171,7 +176,7 @@ class Cart(Base):
     __tablename__ = "carts"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), unique=True)
-    created_at: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Seconds)
 
 
 class CartLine(Base):
@@ -180,7 +185,7 @@ class CartLine(Base):
     cart_id: Mapped[int] = mapped_column(ForeignKey("carts.id", ondelete="CASCADE"))
     variant_id: Mapped[int] = mapped_column(ForeignKey("variants.id", ondelete="CASCADE"), index=True)
     quantity: Mapped[int] = mapped_column(Integer)
-    updated_at: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[int] = mapped_column(Seconds)
     # The variant's price when the line was first added, so checkout can say when it has changed since.
     added_price_cents: Mapped[int | None] = mapped_column(Integer)
     __table_args__ = (
@@ -201,7 +206,7 @@ class Address(Base):
     city: Mapped[str] = mapped_column(String(60))
     postcode: Mapped[str] = mapped_column(String(10))
     country: Mapped[str] = mapped_column(String(2))
-    created_at: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Seconds)
 
 
 ORDER_STATUSES = ("placed", "packed", "shipped", "delivered", "cancelled")
@@ -240,8 +245,8 @@ class Order(Base):
     status: Mapped[str] = mapped_column(String(20))
     payment_method: Mapped[str] = mapped_column(String(30))
     payment_status: Mapped[str] = mapped_column(String(20))
-    placed_at: Mapped[int] = mapped_column(Integer, index=True)
-    updated_at: Mapped[int] = mapped_column(Integer)
+    placed_at: Mapped[int] = mapped_column(Seconds, index=True)
+    updated_at: Mapped[int] = mapped_column(Seconds)
     # The last message of the thread each side has seen (0: none), for "unread" counts and marks.
     staff_read_message_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     shopper_read_message_id: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
@@ -281,7 +286,7 @@ class OrderEvent(Base):
     to_status: Mapped[str] = mapped_column(String(20))
     actor: Mapped[str] = mapped_column(String(20))  # "shopper", "staff" or "system"
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
-    at: Mapped[int] = mapped_column(Integer)
+    at: Mapped[int] = mapped_column(Seconds)
 
 
 class OrderMessage(Base):
@@ -295,7 +300,7 @@ class OrderMessage(Base):
     author_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     author_name: Mapped[str] = mapped_column(String(100), default="")  # a staff member's display name then
     body: Mapped[str] = mapped_column(Text)
-    at: Mapped[int] = mapped_column(Integer)
+    at: Mapped[int] = mapped_column(Seconds)
     __table_args__ = (
         CheckConstraint("author IN ('shopper', 'staff')", name="author_known"),
         Index("ix_order_messages_order_id_id", "order_id", "id"),
@@ -318,10 +323,10 @@ class OutboxMessage(Base):
     body_html: Mapped[str] = mapped_column(Text, default="")  # an HTML alternative, "" for none
     status: Mapped[str] = mapped_column(String(10), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[int] = mapped_column(Integer)
-    claimed_until: Mapped[int | None] = mapped_column(Integer)
-    created_at: Mapped[int] = mapped_column(Integer)
-    sent_at: Mapped[int | None] = mapped_column(Integer)
+    next_attempt_at: Mapped[int] = mapped_column(Seconds)
+    claimed_until: Mapped[int | None] = mapped_column(Seconds)
+    created_at: Mapped[int] = mapped_column(Seconds)
+    sent_at: Mapped[int | None] = mapped_column(Seconds)
     last_error: Mapped[str] = mapped_column(Text, default="")
     __table_args__ = (
         CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status_known"),
@@ -334,7 +339,7 @@ class AuditEntry(Base):
 
     __tablename__ = "audit"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    at: Mapped[int] = mapped_column(Integer, index=True)
+    at: Mapped[int] = mapped_column(Seconds, index=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     actor_email: Mapped[str] = mapped_column(String(254))
     action: Mapped[str] = mapped_column(String(40))  # "order.status", "order.cancel", ...
@@ -349,8 +354,8 @@ class Session(Base):
     __tablename__ = "sessions"
     key: Mapped[str] = mapped_column(String(64), primary_key=True)
     data: Mapped[str] = mapped_column(Text)
-    created_at: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[int] = mapped_column(Seconds)
+    expires_at: Mapped[int] = mapped_column(Seconds)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     __table_args__ = (Index("ix_sessions_expires_at", "expires_at"),)
 
@@ -361,7 +366,7 @@ class Throttle(Base):
     __tablename__ = "throttles"
     key: Mapped[str] = mapped_column(String(100), primary_key=True)
     count: Mapped[int] = mapped_column(Integer)
-    expires_at: Mapped[int] = mapped_column(Integer, index=True)
+    expires_at: Mapped[int] = mapped_column(Seconds, index=True)
 
 
 users = cast(Table, User.__table__)

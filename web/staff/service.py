@@ -23,7 +23,7 @@ from web.unit import Visit
 
 PAGE_SIZE = 20
 DAY_SECONDS = 86_400
-MAX_SECONDS = 2**31 - 1  # orders.placed_at is an integer column
+MAX_SECONDS = 2**63 - 1  # orders.placed_at is a 64-bit integer (web/models.py Seconds)
 
 
 def make_staff(conn: Connection, email: str, password_hash: str, now: int) -> tuple[int, bool]:
@@ -94,7 +94,7 @@ def day(raw: str | None, name: str) -> date | None:
 
 def start_of(day_: date, *, days_after: int = 0) -> int:
     """The first second of the day (or of the one `days_after` it), held within what the orders'
-    times can be (PostgreSQL's integer), so that a filter from year 1 or until 9999-12-31 means
+    times can be (a 64-bit integer), so that a filter from year 1 or until 9999-12-31 means
     "from the first order" or "until the last", never an error."""
     seconds = int(datetime(day_.year, day_.month, day_.day, tzinfo=UTC).timestamp()) + days_after * DAY_SECONDS
     return min(max(seconds, 0), MAX_SECONDS)
