@@ -10,10 +10,14 @@ from collections.abc import Iterator
 
 import pytest
 from litestar import Litestar
+from litestar.testing import TestClient
+from sqlalchemy import text
 
 from tests.conftest import Shopper, login, register, sql, variant_id
 from tests.factories import set_stock, withdraw
 from web.cart import store
+from web.orders import service as orders
+from web.unit import Visit
 
 
 def line_of(shopper: Shopper, slug: str) -> int:
@@ -191,3 +195,36 @@ def test_an_add_over_the_limit_still_stores_the_clamp_of_the_stale_lines(shopper
 def test_a_second_add_says_how_many_it_added(shopper: Shopper) -> None:
     shopper.add("tea-tin", 2)
     assert "Added 3 × Tea tin to your cart." in shopper.add("tea-tin", 3, htmx=True).text
+
+
+def test_stock_sold_between_the_cart_read_and_the_decrement_refuses_the_whole_order(
+    client: TestClient[Litestar], app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On PostgreSQL another placement can take the stock after this one priced the cart; take_stock()'s
+    row count then refuses the order and names the short lines. SQLite's one writer never lets that
+    happen, so here the sale is made inside the placement, right after its cart was priced."""
+    client.post("/api/cart", json={"productId": "tea-tin", "qty": 2})
+    client.post("/api/cart", json={"productId": "chef-knife", "qty": 1})
+    line = next(item["id"] for item in client.get("/api/cart").json()["items"] if item["productId"] == "tea-tin")
+    quote = orders.quote
+
+    def quote_then_sell(v: Visit, method_code: str | None) -> orders.Quote:
+        priced = quote(v, method_code)
+        v.conn.execute(text("UPDATE variants SET stock = 1 WHERE sku = 'tea-tin'"))
+        return priced
+
+    monkeypatch.setattr(orders, "quote", quote_then_sell)
+    stock = sql(app, "SELECT sku, stock FROM variants ORDER BY sku")
+    body = {
+        "email": "late@example.com",
+        "name": "Late",
+        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
+        "deliveryMethod": "standard",
+    }
+    answer = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "sold-meanwhile-0001"})
+    assert answer.status_code == 409 and answer.json()["error"] == "OUT_OF_STOCK", answer.text
+    tea_tin = {"lineId": line, "variantId": variant_id(app, "tea-tin"), "title": "Tea tin", "qty": 2, "available": 1}
+    assert answer.json()["lines"] == [tea_tin]
+    assert "Tea tin: 1 left" in answer.json()["message"]
+    assert sql(app, "SELECT count(*) FROM orders") == [(0,)]
+    assert sql(app, "SELECT sku, stock FROM variants ORDER BY sku") == stock  # nothing taken, the knife included

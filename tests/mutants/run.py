@@ -2,8 +2,8 @@
 
     .venv/bin/python tests/mutants/run.py                  # every target, in priority order
     .venv/bin/python tests/mutants/run.py --only cart      # one target (names below)
-    .venv/bin/python tests/mutants/run.py --retest         # only the mutants that survived last time
-    .venv/bin/python tests/mutants/run.py --report         # rewrite the report from the last results
+    .venv/bin/python tests/mutants/run.py --retest         # the survivors again, and the timeouts one by one
+    .venv/bin/python tests/mutants/run.py --report         # rewrite the report from the recorded results
 
 mutmut 3 (pyproject.toml's [tool.mutmut]: which files, which test files, what is not mutated) copies
 the shop into mutants/ with every mutant behind a trampoline; this script picks the invariant
@@ -14,6 +14,12 @@ keyed by mutant name, holds both, so a re-run keeps them. A `killed_by` test is 
 mutant (it must fail under it); an explanation whose mutated line no longer matches is reported stale.
 Exits 1 when a survivor is unexplained or a `killed_by` test does not kill its mutant.
 
+mutmut's results live in mutants/, which a new checkout does not have, so each target's outcome is
+also recorded in tests/mutants/results.json (committed): when it last ran, how long it took, its
+mutants counted by status and its survivors with their diffs. The report is written from that file:
+a target that mutmut has results for in mutants/ is recorded afresh, the others keep what was
+recorded when they last ran, so `--only orders` leaves the cart's figures and survivors as they were.
+
 It lives beside the tests because it measures them, not the shop (bench/ measures the shop).
 """
 
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import fnmatch
+import json
 import os
 import re
 import subprocess
@@ -28,13 +35,15 @@ import sys
 import time
 import tomllib
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 EXPLAINED = ROOT / "tests" / "mutants" / "equivalent.toml"
 REPORT = ROOT / "docs" / "mutants.md"
-TIMES = ROOT / "mutants" / "target-times.toml"
+RESULTS = ROOT / "tests" / "mutants" / "results.json"
 STATUS = re.compile(r"^\s+(\S+): (.+)$")
 
 
@@ -221,9 +230,9 @@ class Tally:
         return f"{100 * sum(self.counts[column] for column in columns) / tried:.1f}%" if tried else "-"
 
 
-def run_targets(targets: list[Target], max_children: int, budget: float) -> dict[str, float]:
+def run_targets(targets: list[Target], max_children: int, budget: float) -> None:
     """Run each target's mutants; a target that would start past the budget (minutes) is left for later."""
-    times = read_times()
+    results = read_results()
     started = time.monotonic()
     for target in targets:
         if (time.monotonic() - started) / 60 > budget:
@@ -233,10 +242,10 @@ def run_targets(targets: list[Target], max_children: int, budget: float) -> dict
         begun = time.monotonic()
         log = ROOT / "mutants" / f"run-{target.name}.log"
         answer = mutmut("run", "--max-children", str(max_children), *target.functions, log=log)
-        times[target.name] = time.monotonic() - begun
-        print(f"{target.name}: done in {times[target.name] / 60:.1f} min (exit {answer.returncode}, log {log})")
-        write_times(times)
-    return times
+        seconds = time.monotonic() - begun
+        results[target.name] = {**results.get(target.name, {}), "last_run": today(), "seconds": round(seconds)}
+        print(f"{target.name}: done in {seconds / 60:.1f} min (exit {answer.returncode}, log {log})")
+        write_results(results)
 
 
 def retest(max_children: int) -> None:
@@ -251,40 +260,123 @@ def retest(max_children: int) -> None:
     print(f"retest of {len(survivors)} survivors: {(time.monotonic() - begun) / 60:.1f} min (exit {answer.returncode})")
 
 
-def read_times() -> dict[str, float]:
-    return tomllib.loads(TIMES.read_text()) if TIMES.exists() else {}
+def recheck_timeouts() -> None:
+    """Run each mutant mutmut timed out in a fresh pytest process and record what really happens.
+
+    mutmut forks its workers from the process that ran the suite for its stats, and a test that
+    starts threads (the placement races, say) can hang in such a fork although it passes in a fresh
+    process; mutmut then reports a timeout, which it counts as killed. Here each one runs the tests
+    mutmut would run it against, alone, with a wall-clock limit: its outcome is "killed" (a test
+    fails), "survived" (all pass) or "timeout" (still over the limit), kept in results.json.
+    """
+    stats = json.loads((ROOT / "mutants" / "mutmut-stats.json").read_text())
+    results = read_results()
+    for mutant, status in sorted(statuses().items()):
+        target = owner(mutant)
+        if status != "timeout" or target is None or mutant in results.get(target.name, {}).get("rechecked", {}):
+            continue
+        tests = sorted(stats["tests_by_mangled_function_name"].get(mutant.rsplit("__mutmut_", 1)[0], []))
+        limit = 60 + 10 * sum(stats["duration_by_test"].get(test, 1) for test in tests)
+        outcome = run_alone(mutant, tests, limit)
+        print(f"{mutant}: mutmut said timeout; alone, in {limit:.0f} s at most: {outcome}", flush=True)
+        rechecked = results.setdefault(target.name, {}).setdefault("rechecked", {})
+        rechecked[mutant] = outcome
+        write_results(results)
 
 
-def write_times(times: dict[str, float]) -> None:
-    TIMES.parent.mkdir(exist_ok=True)
-    TIMES.write_text("".join(f'"{name}" = {seconds:.0f}\n' for name, seconds in times.items()))
+def run_alone(mutant: str, tests: list[str], limit: float) -> str:
+    command = [str(BIN / "python"), "-m", "pytest", "-q", "-x", "--rootdir=.", *tests]
+    env = {**os.environ, "MUTANT_UNDER_TEST": mutant}
+    try:
+        run = subprocess.run(command, cwd=ROOT / "mutants", env=env, capture_output=True, timeout=limit, check=False)
+    except subprocess.TimeoutExpired:
+        return "timeout"
+    return "survived" if run.returncode == 0 else "killed"
+
+
+def today() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def read_results() -> dict[str, dict[str, Any]]:
+    """Each target's recorded outcome: last_run, seconds, counts (by mutmut status) and survivors."""
+    return json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+
+
+def write_results(results: dict[str, dict[str, Any]]) -> None:
+    ordered = {target.name: results[target.name] for target in TARGETS if target.name in results}
+    RESULTS.write_text(json.dumps(ordered, indent=1, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def needs_a_note(status: str, note: dict[str, str] | None) -> bool:
+    """A survivor of the original suite: one mutmut saw survive, or one it killed only with a named test."""
+    return status == "survived" or (status == "killed" and note is not None and "killed_by" in note)
+
+
+def record(found: dict[str, str], explained: dict[str, dict[str, str]]) -> dict[str, dict[str, Any]]:
+    """Record afresh each target mutmut has results for in mutants/; keep the others as recorded."""
+    results = read_results()
+    for target in TARGETS:
+        mine = {mutant: status for mutant, status in found.items() if owner(mutant) is target}
+        if all(status == "not checked" for status in mine.values()):
+            continue
+        counts: dict[str, int] = {}
+        survivors: dict[str, dict[str, str]] = {}
+        before = results.get(target.name, {}).get("survivors", {})
+        rechecked = results.get(target.name, {}).get("rechecked", {})
+        for mutant, status in sorted(mine.items()):
+            if status == "timeout" and mutant in rechecked:
+                status = rechecked[mutant]
+                if status == "survived":
+                    survivors[mutant] = {"status": "timeout, but survived alone", "diff": diff_of(mutant)}
+                    continue
+            if needs_a_note(status, explained.get(mutant)):
+                survivors[mutant] = {"status": status, "diff": diff_of(mutant)}
+            else:
+                counts[status] = counts.get(status, 0) + 1
+        for mutant, survivor in survivors.items():
+            # A check of its killed_by test stands while the mutant is the same.
+            if "checked" in before.get(mutant, {}) and before[mutant]["diff"] == survivor["diff"]:
+                survivor["checked"] = before[mutant]["checked"]
+        results[target.name] = {**results.get(target.name, {}), "counts": counts, "survivors": survivors}
+    write_results(results)
+    return results
+
+
+def owner(mutant: str) -> Target | None:
+    return next((target for target in TARGETS if target.covers(mutant)), None)
 
 
 def report(verify: bool) -> int:
     """Write docs/mutants.md from mutmut's results and the explanations; 1 if anything is unexplained."""
     found = statuses()
     explained = tomllib.loads(EXPLAINED.read_text()).get("mutants", {}) if EXPLAINED.exists() else {}
-    times = read_times()
+    results = record(found, explained)
     tallies = {target.name: Tally() for target in TARGETS}
     problems: list[str] = []
     sections: list[str] = []
-    for mutant, status in sorted(found.items()):
-        target = next((target for target in TARGETS if target.covers(mutant)), None)
-        if target is None:
-            continue
-        note = explained.get(mutant)
-        if status not in ("survived", "killed") or (status == "killed" and not (note and "killed_by" in note)):
-            tallies[target.name].add(status)
-            continue
-        outcome, verdict, diff = judge(mutant, status, note, verify)
-        tallies[target.name].add(outcome)
-        if outcome == "unexplained":
-            problems.append(f"{mutant}: {verdict}")
-        sections.append(section(mutant, target, status, diff, verdict))
+    for target in TARGETS:
+        recorded = results.get(target.name, {})
+        if not recorded:
+            for mutant, status in found.items():
+                if owner(mutant) is target:
+                    tallies[target.name].add(status)
+        for status, count in recorded.get("counts", {}).items():
+            for _ in range(count):
+                tallies[target.name].add(status)
+        for mutant, survivor in sorted(recorded.get("survivors", {}).items()):
+            # A killed_by test can be checked only against a mutant that mutants/ holds results for.
+            checkable = verify and found.get(mutant, "not checked") != "not checked"
+            outcome, verdict = judge(mutant, survivor, explained.get(mutant), checkable)
+            tallies[target.name].add(outcome)
+            if outcome == "unexplained":
+                problems.append(f"{mutant}: {verdict}")
+            sections.append(section(mutant, target, survivor["status"], survivor["diff"], verdict))
+    write_results(results)
     total = Tally()
     for tally in tallies.values():
         total.merge(tally)
-    REPORT.write_text(render(tallies, total, times, sections, problems))
+    REPORT.write_text(render(tallies, total, results, sections, problems))
     print(
         f"wrote {REPORT.relative_to(ROOT)}: {total.tried} mutants tried, kill rate {total.rate('killed', 'timeout')} "
         f"by the original suite, {total.rate('killed', 'timeout', 'killed by a named test')} now"
@@ -294,38 +386,35 @@ def report(verify: bool) -> int:
     return 1 if problems else 0
 
 
-def judge(mutant: str, status: str, note: dict[str, str] | None, verify: bool) -> tuple[str, str, str]:
-    """A survivor of the original suite: its outcome, what the report says of it, and its diff."""
-    diff = diff_of(mutant)
-    line = mutated_line(diff)
+def judge(mutant: str, survivor: dict[str, str], note: dict[str, str] | None, verify: bool) -> tuple[str, str]:
+    """A survivor of the original suite: its outcome and what the report says of it.
+
+    A check of its killed_by test is recorded in the survivor (`checked`: when), so the report of a
+    target that did not run this time still says whether, and when, its tests were checked.
+    """
+    line = mutated_line(survivor["diff"])
     if note is None:
-        return (
-            "unexplained",
-            "**Unexplained**: kill it with a test, or explain it in tests/mutants/equivalent.toml.",
-            diff,
-        )
+        return "unexplained", "**Unexplained**: kill it with a test, or explain it in tests/mutants/equivalent.toml."
     if note.get("line", line) != line:
-        stale = f"**Stale explanation**, written for `{note['line']}`; the mutant is now `{line}`."
-        return "unexplained", stale, diff
+        return "unexplained", f"**Stale explanation**, written for `{note['line']}`; the mutant is now `{line}`."
     if "killed_by" not in note:
-        return "equivalent", f"Equivalent: {note['equivalent']}", diff
+        return "equivalent", f"Equivalent: {note['equivalent']}"
     test = note["killed_by"]
     why = f" {note['why']}" if "why" in note else ""
     if verify:
         if not kills(mutant, test):
-            return (
-                "unexplained",
-                f"**Not killed** by `{test}`: it must pass as the code is and fail under the mutant.",
-                diff,
-            )
+            survivor.pop("checked", None)
+            return "unexplained", f"**Not killed** by `{test}`: it must pass as the code is and fail under the mutant."
+        survivor["checked"] = f"{today()} by {test}"
+    if survivor.get("checked", "").endswith(f" by {test}"):
+        when = survivor["checked"].split(" by ")[0]
         return (
             "killed by a named test",
-            f"Killed by `{test}` (checked: fails under the mutant, passes without).{why}",
-            diff,
+            f"Killed by `{test}` (checked {when}: fails under the mutant, passes without).{why}",
         )
-    if status == "survived":
-        return "unexplained", f"**Not killed** by `{test}` when mutmut last ran it (run with --retest).", diff
-    return "killed by a named test", f"Killed by `{test}`.{why}", diff
+    if survivor["status"] != "killed":
+        return "unexplained", f"**Not killed** by `{test}` when last run (run with --retest)."
+    return "killed by a named test", f"Killed by `{test}` (mutmut killed it on --retest; not checked alone).{why}"
 
 
 def section(mutant: str, target: Target, status: str, diff: str, verdict: str) -> str:
@@ -337,20 +426,28 @@ def section(mutant: str, target: Target, status: str, diff: str, verdict: str) -
 
 
 def render(
-    tallies: dict[str, Tally], total: Tally, times: dict[str, float], sections: list[str], problems: list[str]
+    tallies: dict[str, Tally],
+    total: Tally,
+    results: dict[str, dict[str, Any]],
+    sections: list[str],
+    problems: list[str],
 ) -> str:
-    header = "| target | " + " | ".join(COLUMNS) + " | kill rate, original suite | kill rate now | wall time |"
-    rule = "|" + " --- |" * (len(COLUMNS) + 4)
+    header = (
+        "| target | " + " | ".join(COLUMNS) + " | kill rate, original suite | kill rate now | wall time | last run |"
+    )
+    rule = "|" + " --- |" * (len(COLUMNS) + 5)
     rows = []
     for target in TARGETS:
         tally = tallies[target.name]
-        minutes = f"{times[target.name] / 60:.0f} min" if target.name in times else "not run"
+        recorded = results.get(target.name, {})
+        minutes = f"{recorded['seconds'] / 60:.0f} min" if "seconds" in recorded else "-"
         counts = " | ".join(str(tally.counts[column]) for column in COLUMNS)
         rates = f"{tally.rate('killed', 'timeout')} | {tally.rate('killed', 'timeout', 'killed by a named test')}"
-        rows.append(f"| {target.name} | {counts} | {rates} | {minutes} |")
+        rows.append(f"| {target.name} | {counts} | {rates} | {minutes} | {recorded.get('last_run', 'not run')} |")
     counts = " | ".join(f"**{total.counts[column]}**" for column in COLUMNS)
     rates = f"**{total.rate('killed', 'timeout')}** | **{total.rate('killed', 'timeout', 'killed by a named test')}**"
-    rows.append(f"| **all** | {counts} | {rates} | {sum(times.values()) / 60:.0f} min |")
+    seconds = sum(recorded.get("seconds", 0) for recorded in results.values())
+    rows.append(f"| **all** | {counts} | {rates} | {seconds / 60:.0f} min | |")
     targets = "\n".join(
         f"- **{target.name}**, {target.what}: " + ", ".join(f"`{pattern}`" for pattern in target.functions)
         for target in TARGETS
@@ -364,7 +461,9 @@ def render(
     return f"""# Mutation testing of the invariant code
 
 Written by `make mutants` (tests/mutants/run.py); do not edit by hand. The explanations live in
-tests/mutants/equivalent.toml, keyed by mutant name.
+tests/mutants/equivalent.toml, keyed by mutant name. Each target's figures and survivors are those
+recorded in tests/mutants/results.json when it last ran ("last run" below), so a run of some targets
+keeps the others' as they were.
 
 **Kill rate: {original} by the original suite, {now} now** ({killed_now} of {total.tried} mutants
 tried; {not_equivalent} of the {total.tried - total.counts["equivalent"]} that are not equivalent). {verdict}
@@ -375,7 +474,10 @@ suite": the selected test files as they were when that target ran); a named test
 tests/test_invariants_mutants.py, written to kill it, or an existing test outside the selection.
 A kill rate is (killed + timeout [+ killed by a named test]) / tried. "no tests": no selected test
 reaches the function (the Redis store's, say, without TEST_REDIS_URL); "not checked": not run (a
-target left out, or past the time budget).
+target left out, past the time budget, or a run stopped). A mutant mutmut timed out is run again
+alone by `--retest`, in a fresh pytest process (a fork of mutmut's can hang where a fresh process
+does not): "timeout" counts only those still over the limit there, and one that passes alone is a
+survivor like any other ("mutmut status: timeout, but survived alone").
 
 {header}
 {rule}
@@ -412,6 +514,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.retest:
         retest(args.max_children)
+        recheck_timeouts()
     elif not args.report:
         chosen = [target for target in TARGETS if not args.only or target.name in args.only.split(",")]
         run_targets(chosen, args.max_children, args.budget)
