@@ -36,6 +36,11 @@ def withdraw(app: Litestar, slug: str) -> None:
     _run(app, update(products).where(products.c.slug == slug).values(active=False))
 
 
+def rename(app: Litestar, slug: str, name: str) -> None:
+    """A product's new name, as staff would set it (the search index follows it)."""
+    _run(app, update(products).where(products.c.slug == slug).values(name=name))
+
+
 def withdraw_category(app: Litestar, category: str) -> None:
     of_category = select(categories.c.id).where(categories.c.slug == category).scalar_subquery()
     _run(app, update(products).where(products.c.category_id == of_category).values(active=False))

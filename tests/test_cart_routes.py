@@ -117,7 +117,7 @@ def stocked(shopper: Shopper) -> Shopper:
 def test_add_without_js_redirects_back_with_a_flash(shopper: Shopper) -> None:
     shopper.visit("/products/test-1")
     response = shopper.add("test-1", 2)
-    back = f"/products/test-1?variant={variant_id(shopper.app, 'test-1')}"
+    back = f"/products/test-1?variant={variant_id(shopper.app, 'test-1')}&quantity=2"
     assert_redirect_with_flash(response, shopper, back, "Added 2 × Test product 1 to your cart.")
     assert quantities(shopper) == {"Test product 1": 2}
 
@@ -135,6 +135,17 @@ def test_without_js_the_product_page_comes_back_with_the_option_just_added(shopp
     )
     assert again.headers["location"] == f"/products/linen-shirt?variant={medium}"
     assert quantities(shopper) == {"Linen shirt (M)": 2}
+
+
+def test_without_js_the_product_page_comes_back_with_the_quantity_just_added(shopper: Shopper) -> None:
+    """Add 3 of L: the page comes back with L chosen and 3 in the quantity field, as the shopper left them."""
+    large = variant_id(shopper.app, "linen-shirt", "L")
+    shopper.visit("/products/linen-shirt")
+    back = shopper.add("linen-shirt", 3, label="L").headers["location"]
+    assert back == f"/products/linen-shirt?variant={large}&quantity=3"
+    page = shopper.visit(back).text
+    assert re.search(rf'value="{large}" checked', page)
+    assert re.search(r'id="quantity"[^>]* value="3"', page)
 
 
 def test_add_without_next_returns_to_the_cart(shopper: Shopper) -> None:

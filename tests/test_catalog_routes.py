@@ -15,9 +15,10 @@ from web import demo
 from web.app import create_app
 from web.settings import Settings
 
-CARD = re.compile(r'<li id="product-card-([^"]+)" class="product-card">(.*?)</li>', re.DOTALL)
+CARD = re.compile(r'<li id="product-card-([^"]+)" class="product-card[^"]*">(.*?)</li>', re.DOTALL)
 VARIANT = re.compile(r'<label class="variant[^"]*">(.*?)</label>', re.DOTALL)
 DEMO_SLUGS = {product.slug for product in demo.PRODUCTS}
+LISTED_SLUGS = {product.slug for product in demo.PRODUCTS if product.category != "test"}
 APPAREL = {product.slug for product in demo.PRODUCTS if product.category == "apparel"}
 
 
@@ -57,11 +58,24 @@ def test_the_index_lists_the_first_page_of_products(client: TestClient[Litestar]
     assert h1(response.text) == "All products"
     listed = cards(response.text)
     assert len(listed) == 12
-    assert list(listed)[:2] == ["test-1", "test-2"]
-    assert ">Test product 1</span>" in listed["test-1"]
-    assert "€5.00" in listed["test-1"]
-    assert '<span aria-current="page">1</span>' in response.text
-    assert '<a href="/?page=2">2</a>' in response.text
+    assert list(listed)[:2] == ["linen-shirt", "merino-sweater"]
+    assert ">Linen shirt</span>" in listed["linen-shirt"]
+    assert "€59.00" in listed["linen-shirt"]
+    assert '<span aria-current="page"><span class="visually-hidden">Page </span>1</span>' in response.text
+    assert '<a href="/?page=2"><span class="visually-hidden">Page </span>2</a>' in response.text
+    assert '<a href="/?page=2" rel="next">Next' in response.text
+    assert 'rel="prev"' not in response.text
+
+
+def test_the_test_products_are_out_of_the_menu_and_the_listing_but_keep_their_pages(
+    client: TestClient[Litestar],
+) -> None:
+    everything = {**cards(client.get("/").text), **cards(client.get("/?page=2").text)}
+    assert set(everything) == LISTED_SLUGS
+    assert "?category=test" not in client.get("/").text
+    assert set(cards(client.get("/?category=test").text)) == {"test-1", "test-2"}
+    assert client.get("/products/test-1").status_code == 200
+    assert "product-card-test-1" not in client.get("/search?q=product").text
 
 
 def test_two_pages_hold_the_whole_catalogue_once(client: TestClient[Litestar]) -> None:
@@ -69,19 +83,24 @@ def test_two_pages_hold_the_whole_catalogue_once(client: TestClient[Litestar]) -
     second_page = client.get("/?page=2")
     assert second_page.status_code == 200
     second = cards(second_page.text)
-    assert len(second) == 12
+    assert len(second) == len(LISTED_SLUGS) - 12
     assert not set(first) & set(second)
-    assert set(first) | set(second) == DEMO_SLUGS
-    assert '<span aria-current="page">2</span>' in second_page.text
-    assert '<a href="/?page=1">1</a>' in second_page.text
+    assert set(first) | set(second) == LISTED_SLUGS
+    assert '<span aria-current="page"><span class="visually-hidden">Page </span>2</span>' in second_page.text
+    assert '<a href="/"><span class="visually-hidden">Page </span>1</a>' in second_page.text
+    assert '<a href="/" rel="prev">‹ Previous' in second_page.text
+    assert 'rel="next"' not in second_page.text
 
 
 def test_cards_show_stock_states(client: TestClient[Litestar]) -> None:
     listed = {**cards(client.get("/").text), **cards(client.get("/?page=2").text)}
     assert stock_state(listed["silk-scarf"]) == "Sold out"
     assert stock_state(listed["cotton-cap"]) == "Only 1 left"
-    assert stock_state(listed["test-1"]) == "In stock"
+    assert stock_state(listed["tea-tin"]) == "In stock"
     assert stock_state(listed["linen-shirt"]) == "In stock"
+    both_pages = client.get("/").text + client.get("/?page=2").text
+    assert 'id="product-card-silk-scarf" class="product-card product-card-sold-out"' in both_pages
+    assert 'id="product-card-tea-tin" class="product-card"' in both_pages
 
 
 def test_the_category_filter(client: TestClient[Litestar]) -> None:
@@ -124,9 +143,9 @@ def small_pages(settings: Settings) -> Iterator[TestClient[Litestar]]:
 def test_pagination_keeps_the_category(small_pages: TestClient[Litestar]) -> None:
     response = small_pages.get("/?category=apparel")
     assert len(cards(response.text)) == 3
-    assert '<a href="/?page=2&amp;category=apparel">2</a>' in response.text
-    assert '<a href="/?page=3&amp;category=apparel">3</a>' in response.text
-    assert '<a href="/?page=4' not in response.text
+    assert '<a href="/?category=apparel&amp;page=2"><span class="visually-hidden">Page </span>2</a>' in response.text
+    assert '<a href="/?category=apparel&amp;page=3"><span class="visually-hidden">Page </span>3</a>' in response.text
+    assert "page=4" not in response.text
     pages = [cards(small_pages.get(f"/?category=apparel&page={n}").text) for n in (1, 2, 3)]
     assert [len(page) for page in pages] == [3, 3, 1]
     assert set().union(*pages) == APPAREL
@@ -163,11 +182,11 @@ def test_a_bad_page_number_is_a_clear_4xx(client: TestClient[Litestar], query: s
 
 
 def test_an_inactive_product_is_not_listed(client: TestClient[Litestar]) -> None:
-    withdraw(client.app, "test-1")
+    withdraw(client.app, "tea-tin")
     first = cards(client.get("/").text)
     second = cards(client.get("/?page=2").text)
-    assert "test-1" not in first | second
-    assert len(first) + len(second) == len(DEMO_SLUGS) - 1
+    assert "tea-tin" not in first | second
+    assert len(first) + len(second) == len(LISTED_SLUGS) - 1
 
 
 # The product page
@@ -240,9 +259,17 @@ def test_a_sold_out_product_has_no_add_button(client: TestClient[Litestar]) -> N
     assert response.status_code == 200
     form = response.text.split('id="catalog-add-form"')[1]
     assert stock_state(form) == "Sold out"
-    assert "This product is sold out." in form
+    assert response.text.count("old out") == 1, "the page says it is sold out once"
     assert "Add to cart" not in response.text
     assert 'name="quantity"' not in response.text
+
+
+def test_a_sold_out_product_offers_others_in_stock_from_its_category(client: TestClient[Litestar]) -> None:
+    sell_out(client.app, "merino-sweater")
+    related = cards(client.get("/products/silk-scarf").text.split('id="catalog-related"')[1])
+    assert list(related) == ["linen-shirt", "canvas-tote", "wool-socks", "rain-jacket"]
+    assert all(stock_state(card) != "Sold out" for card in related.values())
+    assert 'id="catalog-related"' not in client.get("/products/linen-shirt").text
 
 
 def test_a_product_whose_options_all_sold_out_has_no_add_button(client: TestClient[Litestar]) -> None:
@@ -250,7 +277,7 @@ def test_a_product_whose_options_all_sold_out_has_no_add_button(client: TestClie
     response = client.get("/products/canvas-tote")
     assert all(stock_state(block) == "Sold out" for block in variants(response.text).values())
     assert "Add to cart" not in response.text
-    assert "This product is sold out." in response.text
+    assert 'id="catalog-related"' in response.text
 
 
 @pytest.mark.parametrize("slug", ["no-such-product", "test-3", "linen", "linen-shirt-s"])

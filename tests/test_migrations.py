@@ -11,9 +11,16 @@ from web.db import alembic_config, migration_state
 from web.models import Base
 
 
+def not_search_index(name: str | None, type_: str, parent_names: object) -> bool:
+    """Migration 0010's full-text index (the FTS5 table and its shadow tables, or PostgreSQL's GIN
+    index) is built by SQL the models cannot describe."""
+    return not (name or "").startswith("product_search")
+
+
 def test_the_migrated_database_matches_the_models(app: Litestar) -> None:
     with app.state.shop.db.engine.connect() as conn:
-        differences = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), Base.metadata)
+        context = MigrationContext.configure(conn, opts={"compare_type": True, "include_name": not_search_index})
+        differences = compare_metadata(context, Base.metadata)
     assert differences == []
 
 

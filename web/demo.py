@@ -1,4 +1,6 @@
-"""The demo catalogue: 24 products in four categories. Loading it twice adds nothing."""
+"""The demo catalogue: 22 products in four categories, and two smoke-test products in an unlisted
+"Test" category (out of the menu, "All products" and search; /?category=test lists them). Loading
+it twice adds nothing."""
 
 from __future__ import annotations
 
@@ -16,7 +18,14 @@ from web.models import (
     zone_countries,
 )
 
-CATEGORIES = [("apparel", "Apparel"), ("home", "Home"), ("kitchen", "Kitchen"), ("stationery", "Stationery")]
+# (slug, name, listed)
+CATEGORIES = [
+    ("apparel", "Apparel", True),
+    ("home", "Home", True),
+    ("kitchen", "Kitchen", True),
+    ("stationery", "Stationery", True),
+    ("test", "Test", False),
+]
 
 
 @dataclass(frozen=True)
@@ -31,8 +40,8 @@ class DemoProduct:
 
 SIZES = ("S", "M", "L", "XL")
 PRODUCTS = [
-    DemoProduct("test-1", "Test product 1", "stationery", "A plain product for smoke tests.", 500, (("", 50),)),
-    DemoProduct("test-2", "Test product 2", "stationery", "Another plain product for smoke tests.", 750, (("", 50),)),
+    DemoProduct("test-1", "Test product 1", "test", "A plain product for smoke tests.", 500, (("", 50),)),
+    DemoProduct("test-2", "Test product 2", "test", "Another plain product for smoke tests.", 750, (("", 50),)),
     DemoProduct(
         "linen-shirt",
         "Linen shirt",
@@ -243,10 +252,12 @@ def load_zones(conn: Connection) -> None:
 def load(conn: Connection) -> int:
     """Insert what is missing of the demo catalogue; returns how many products were added."""
     category_ids = dict(conn.execute(select(categories.c.slug, categories.c.id)).all())
-    for position, (slug, name) in enumerate(CATEGORIES):
+    for position, (slug, name, listed) in enumerate(CATEGORIES):
         if slug not in category_ids:
             category_ids[slug] = conn.execute(
-                categories.insert().values(slug=slug, name=name, position=position).returning(categories.c.id)
+                categories.insert()
+                .values(slug=slug, name=name, position=position, listed=listed)
+                .returning(categories.c.id)
             ).scalar_one()
     existing = set(conn.execute(select(products.c.slug)).scalars())
     added = 0

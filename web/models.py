@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -43,6 +44,9 @@ class Category(Base):
     slug: Mapped[str] = mapped_column(String(80), unique=True)
     name: Mapped[str] = mapped_column(String(120))
     position: Mapped[int] = mapped_column(Integer, default=0)
+    # False: left out of the category menu, "All products" and search (the demo's "Test" category);
+    # its own page still lists its products.
+    listed: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class Product(Base):

@@ -1,5 +1,5 @@
-// Storefront's only script: the cart drawer, keeping the badge fresh across tabs, and one rule for
-// an order page's live stream.
+// Storefront's only script: the cart drawer, keeping the badge fresh across tabs, one rule for
+// an order page's live stream, and the product page's quantity steps.
 // The shop works without it; htmx does the requests. No inline scripts (CSP script-src 'self').
 (function () {
   "use strict";
@@ -93,5 +93,26 @@
     const copy = answer.content.getElementById(found[1]);
     if (copy) copy.remove();
     detail.serverResponse = answer.innerHTML; // the emptied box and the toast still swap in
+  });
+
+  // The product page's quantity steps (−/+): without scripts each is a link that reloads the page
+  // with the quantity in the address; here it changes the field in place, within its min and max.
+  document.addEventListener("click", function (event) {
+    const step = event.target.closest && event.target.closest(".stepper [data-step]");
+    const field = step && step.parentElement.querySelector("input[type=number]");
+    if (!field) return;
+    event.preventDefault();
+    const low = Number(field.min) || 1;
+    const high = Number(field.max) || Infinity;
+    const next = Math.min(high, Math.max(low, (Number(field.value) || low) + Number(step.dataset.step)));
+    field.value = String(next);
+    field.dispatchEvent(new Event("change", { bubbles: true }));
+    step.parentElement.querySelectorAll("[data-step]").forEach(function (each) {
+      if (Number(each.dataset.step) < 0 ? next <= low : next >= high) {
+        each.setAttribute("aria-disabled", "true");
+      } else {
+        each.removeAttribute("aria-disabled");
+      }
+    });
   });
 })();

@@ -80,18 +80,20 @@ async def add_item(request: Request) -> Response[str]:
 
     context = await visit(request, work, write=True, csrf=form_token(request, form))
     if not is_htmx(request):
-        return redirect_back(request, with_choice(next_path, product_slug, variant_id))
+        return redirect_back(request, with_choice(next_path, product_slug, variant_id, quantity))
     return answer(request, context, message=context["message"])
 
 
-def with_choice(next_path: str, product_slug: str, variant_id: int) -> str:
-    """Back on the product's own page, the option just added stays chosen (the page preselects
-    `?variant=`), so the next add without JavaScript takes the same option, not the first."""
+def with_choice(next_path: str, product_slug: str, variant_id: int, quantity: int) -> str:
+    """Back on the product's own page, the option and quantity just added stay chosen (the page
+    preselects `?variant=` and fills in `?quantity=`, 1 when absent), so the next add without
+    JavaScript takes the same option, not the first."""
     parts = urlsplit(next_path)
     if parts.path.lower() != f"/products/{product_slug.lower()}":
         return next_path
-    query = [(name, value) for name, value in parse_qsl(parts.query) if name != "variant"]
-    return urlunsplit(("", "", parts.path, urlencode([*query, ("variant", str(variant_id))]), ""))
+    query = [(name, value) for name, value in parse_qsl(parts.query) if name not in ("variant", "quantity")]
+    choice = [("variant", str(variant_id))] + ([("quantity", str(quantity))] if quantity != 1 else [])
+    return urlunsplit(("", "", parts.path, urlencode([*query, *choice]), ""))
 
 
 @post("/cart/lines/{line_id:int}/quantity", name="cart.set_quantity")
