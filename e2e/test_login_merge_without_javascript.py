@@ -36,7 +36,9 @@ def post_add(page: Page, slug: str, quantity: int, flash: str, option: str | Non
     with page.expect_response(lambda response: response.request.method == "POST") as posted:
         add_button(page).click()
     assert posted.value.status == 303, f"the add answered {posted.value.status}, not 303 See Other"
-    expect(page).to_have_url(re.compile(rf"/products/{slug}\?variant=\d+$"))
+    # Back to the option and quantity as chosen (a quantity of 1 is left out of the address).
+    chosen = "" if quantity == 1 else f"&quantity={quantity}"
+    expect(page).to_have_url(re.compile(rf"/products/{slug}\?variant=\d+{chosen}$"))
     expect(flashes(page)).to_have_text([flash])
 
 
