@@ -138,13 +138,23 @@ def card_query() -> Select[tuple[object, ...]]:
     )
 
 
-def page_count(conn: Connection, where: list[ColumnElement[bool]], page: int, page_size: int) -> tuple[int, int]:
-    """(total, pages) of the products matching `where`; NotFound for a page past the last."""
+def listing_page(
+    conn: Connection,
+    where: list[ColumnElement[bool]],
+    order: tuple[ColumnElement[object], ...],
+    page: int,
+    page_size: int,
+    terms: list[str] | None = None,
+) -> Listing:
+    """The `page` of the products matching `where`, in `order`, with `terms` marked on their cards;
+    NotFound for a page past the last."""
     total = conn.execute(select(func.count()).select_from(products.join(categories)).where(*where)).scalar_one()
     pages = max(1, -(-total // page_size))
     if page > pages:
         raise NotFound(f"There is no page {page}: the last page is {pages}.")
-    return total, pages
+    query = card_query().where(*where).order_by(*order)
+    rows = conn.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
+    return Listing([card(row, terms) for row in rows], page, pages, total, terms or [])
 
 
 def list_products(
@@ -153,10 +163,7 @@ def list_products(
     """A page of products, of one category or of every listed one, in the order `sort` names (a SORTS key)."""
     where: list[ColumnElement[bool]] = [products.c.active]
     where.append(categories.c.slug == category_slug if category_slug else categories.c.listed)
-    total, pages = page_count(conn, where, page, page_size)
-    query = card_query().where(*where).order_by(*SORTS[sort][1])
-    rows = conn.execute(query.limit(page_size).offset((page - 1) * page_size)).all()
-    return Listing([card(row) for row in rows], page, pages, total)
+    return listing_page(conn, where, SORTS[sort][1], page, page_size)
 
 
 def search_terms(query: str) -> list[str]:
@@ -202,10 +209,7 @@ def search_products(conn: Connection, query: str, page: int, page_size: int) -> 
         return Listing([], 1, 1, 0, terms)
     condition, best_first = matching(conn, terms)
     where = [products.c.active, categories.c.listed, condition]
-    total, pages = page_count(conn, where, page, page_size)
-    ordered = card_query().where(*where).order_by(*best_first, products.c.position, products.c.name)
-    rows = conn.execute(ordered.limit(page_size).offset((page - 1) * page_size)).all()
-    return Listing([card(row, terms) for row in rows], page, pages, total, terms)
+    return listing_page(conn, where, (*best_first, products.c.position, products.c.name), page, page_size, terms)
 
 
 def mark(value: str, terms: list[str]) -> Markup:
