@@ -79,6 +79,16 @@ ADDRESS = {
 }
 
 
+def api_checkout(email: str, name: str) -> dict[str, Any]:
+    """A body for POST /api/checkout: `email` and `name`, an address in Köln, standard delivery."""
+    return {
+        "email": email,
+        "name": name,
+        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
+        "deliveryMethod": "standard",
+    }
+
+
 @pytest.fixture(scope="session")
 def database(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A migrated database with the demo catalogue: an SQLite file to copy per test by default,

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Any
 
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import ADDRESS, BASE_URL, REVIEW_FIELD, Shopper, login, register, sql
+from tests.conftest import ADDRESS, BASE_URL, REVIEW_FIELD, Shopper, api_checkout, login, register, sql
 from tests.factories import set_stock
 from web.app import create_app
 from web.settings import Settings
@@ -278,12 +277,7 @@ def test_a_user_picks_a_saved_address_and_finds_the_order_in_my_orders(shopper: 
 
 
 def test_the_api_places_once_per_key_and_says_why_it_cannot(client: TestClient[Litestar], app: Litestar) -> None:
-    body: dict[str, Any] = {
-        "email": "api@example.com",
-        "name": "Script",
-        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
-        "deliveryMethod": "standard",
-    }
+    body = api_checkout("api@example.com", "Script")
     key = {"Idempotency-Key": "order-0001-abcdef"}
     assert client.post("/api/checkout", json=body, headers=key).json()["error"] == "EMPTY_CART"
     client.post("/api/cart", json={"productId": "tea-tin", "qty": 2})
@@ -324,12 +318,7 @@ def test_the_api_places_once_per_key_and_says_why_it_cannot(client: TestClient[L
 
 
 def test_another_shoppers_key_never_reaches_their_order(client: TestClient[Litestar], other_shopper: Shopper) -> None:
-    body = {
-        "email": "first@example.com",
-        "name": "First",
-        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
-        "deliveryMethod": "standard",
-    }
+    body = api_checkout("first@example.com", "First")
     key = {"Idempotency-Key": "shared-key-0001"}
     client.post("/api/cart", json={"productId": "tea-tin", "qty": 1})
     mine = client.post("/api/checkout", json=body, headers=key).json()["order"]["number"]
@@ -430,12 +419,7 @@ def test_the_api_checkout_delivers_to_its_own_address_whatever_deliver_to_was(
 ) -> None:
     client.post("/api/cart", json={"productId": "tea-tin", "qty": 1})
     assert client.post("/api/locality", json={"country": "AT", "postcode": "1010"}).status_code == 200
-    body = {
-        "email": "api@example.com",
-        "name": "Script",
-        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
-        "deliveryMethod": "standard",
-    }
+    body = api_checkout("api@example.com", "Script")
     placed = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "order-0001-abcdef"})
     assert placed.status_code == 201, placed.text
     assert placed.json()["order"]["totals"]["delivery"] == 490  # Germany's standard delivery, not the EU's

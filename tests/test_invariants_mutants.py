@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from tests.conftest import Shopper, login, register, sql, variant_id
+from tests.conftest import Shopper, api_checkout, login, register, sql, variant_id
 from tests.factories import set_stock, withdraw
 from web.cart import store
 from web.orders import service as orders
@@ -215,12 +215,7 @@ def test_stock_sold_between_the_cart_read_and_the_decrement_refuses_the_whole_or
 
     monkeypatch.setattr(orders, "quote", quote_then_sell)
     stock = sql(app, "SELECT sku, stock FROM variants ORDER BY sku")
-    body = {
-        "email": "late@example.com",
-        "name": "Late",
-        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
-        "deliveryMethod": "standard",
-    }
+    body = api_checkout("late@example.com", "Late")
     answer = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "sold-meanwhile-0001"})
     assert answer.status_code == 409 and answer.json()["error"] == "OUT_OF_STOCK", answer.text
     tea_tin = {"lineId": line, "variantId": variant_id(app, "tea-tin"), "title": "Tea tin", "qty": 2, "available": 1}

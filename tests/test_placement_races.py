@@ -9,7 +9,7 @@ from typing import Any
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, REVIEW_FIELD, Shopper, sql
+from tests.conftest import BASE_URL, REVIEW_FIELD, Shopper, api_checkout, sql
 from tests.factories import set_stock
 
 SHOPPERS = 10
@@ -67,12 +67,7 @@ def test_concurrent_api_checkouts_with_one_key_make_one_order(app: Litestar) -> 
     with TestClient(app, base_url=BASE_URL) as client:
         client.post("/api/cart", json={"productId": "wall-clock", "qty": 1})
         cookie = client.cookies.get("session") or ""
-    body = {
-        "email": "race@example.com",
-        "name": "Racer",
-        "address": {"line1": "Hauptstr. 5", "city": "Köln", "postcode": "50667", "country": "DE"},
-        "deliveryMethod": "standard",
-    }
+    body = api_checkout("race@example.com", "Racer")
 
     def checkout(_: int) -> Any:
         tab = TestClient(app, base_url=BASE_URL)
