@@ -116,7 +116,7 @@ def user_nav(page: Page) -> Locator:
 
 
 def flashes(page: Page) -> Locator:
-    return page.locator("#flash .flash")
+    return page.locator("#flash .alert-text")
 
 
 def login_form(page: Page) -> Locator:

@@ -28,11 +28,11 @@ def test_add_twice_without_javascript_then_cart_page_shows_two(nojs_page: Page) 
     expect(badge_count(page)).to_have_text("0")
 
     add_and_expect_redirect_back(page)
-    expect(page.locator("#flash .flash")).to_have_text("Added 1 × Test product 2 to your cart.")
+    expect(page.locator("#flash .alert-text")).to_have_text("Added 1 × Test product 2 to your cart.")
     expect(badge_count(page)).to_have_text("1")
 
     add_and_expect_redirect_back(page)
-    expect(page.locator("#flash .flash")).to_have_text("Added 1 × Test product 2 to your cart.")
+    expect(page.locator("#flash .alert-text")).to_have_text("Added 1 × Test product 2 to your cart.")
     expect(badge_count(page)).to_have_text("2")
     expect(page.locator("#catalog-in-cart")).to_contain_text("2 of this in your cart")
     # No script opens the drawer: it stays a closed dialog.
@@ -40,7 +40,7 @@ def test_add_twice_without_javascript_then_cart_page_shows_two(nojs_page: Page) 
 
     # Post/Redirect/Get: a reload re-reads the page, it neither re-posts nor shows the flash again.
     page.reload()
-    expect(page.locator("#flash .flash")).to_have_count(0)
+    expect(page.locator("#flash .alert-text")).to_have_count(0)
     expect(badge_count(page)).to_have_text("2")
 
     # Without scripts the badge is a plain link to the cart page.
@@ -70,14 +70,14 @@ def test_edit_and_remove_on_the_cart_page_without_javascript(nojs_page: Page) ->
         "button", name="Update"
     ).click()
     expect(page).to_have_url(re.compile(r"/cart$"))
-    expect(page.locator("#flash .flash")).to_have_text("Test product 1: quantity set to 4.")
+    expect(page.locator("#flash .alert-text")).to_have_text("Test product 1: quantity set to 4.")
     expect(quantity_input(cart_contents(page), "Test product 1")).to_have_value("4")
     expect(subtotal(cart_contents(page))).to_have_text("€27.50")
     expect(badge_count(page)).to_have_text("5")
 
     cart_contents(page).get_by_role("button", name="Remove Test product 2").click()
     expect(page).to_have_url(re.compile(r"/cart$"))
-    expect(page.locator("#flash .flash")).to_have_text("Removed Test product 2 from your cart.")
+    expect(page.locator("#flash .alert-text")).to_have_text("Removed Test product 2 from your cart.")
     expect(cart_contents(page).locator("li.cart-line")).to_have_count(1)
     expect(subtotal(cart_contents(page))).to_have_text("€20.00")
     expect(badge_count(page)).to_have_text("4")

@@ -24,12 +24,12 @@ def test_the_option_and_quantity_survive_each_add_without_javascript(nojs_page: 
     page.get_by_role("radio", name=re.compile(r"^L\b")).check()
 
     add_button(page).click()
-    expect(page.locator("#flash .flash")).to_have_text("Added 2 × Linen shirt (L) to your cart.")
+    expect(page.locator("#flash .alert-text")).to_have_text("Added 2 × Linen shirt (L) to your cart.")
     expect(page.get_by_role("radio", name=re.compile(r"^L\b"))).to_be_checked()
     expect(page.locator("#quantity")).to_have_value("2")
 
     add_button(page).click()
-    expect(page.locator("#flash .flash")).to_have_text("Added 2 × Linen shirt (L) to your cart.")
+    expect(page.locator("#flash .alert-text")).to_have_text("Added 2 × Linen shirt (L) to your cart.")
     page.goto("/cart")
     expect(quantity_input(cart_contents(page), "Linen shirt (L)")).to_have_value("4")
     expect(cart_contents(page).locator("li.cart-line")).to_have_count(1)

@@ -62,7 +62,7 @@ def test_changing_deliver_to_flags_the_knife_in_the_drawer_without_a_reload(
     close_drawer_with_escape(page)
 
     choose_in_header(page, "US", "10001")
-    expect(page.locator("#toast")).to_have_text(NOW_TO_US)
+    expect(page.locator("#toast .alert-text")).to_have_text(NOW_TO_US)
     expect(page.locator("#catalog-delivery")).to_contain_text("Not available for delivery to US.")
     expect(add_button(page)).to_be_disabled()
     # The answer re-rendered the drawer too, while it was closed.

@@ -41,7 +41,7 @@ def test_change_quantity_on_the_cart_page_updates_subtotal_and_badge(context: Br
     expect(line(cart_contents(page), "Test product 1").locator(".line-total")).to_have_text("€15.00")
     expect(badge_count(page)).to_have_text("4")
     expect(drawer(page)).to_have_count(0)  # the cart page is the cart: it has no drawer
-    expect(page.locator("#toast")).to_have_text("Test product 1: quantity set to 3.")
+    expect(page.locator("#toast .alert-text")).to_have_text("Test product 1: quantity set to 3.")
     expect(page).to_have_url(re.compile(r"/cart$"))
     assert api_quantities(context.request) == {"test-1": 3, "test-2": 1}
 
@@ -79,7 +79,7 @@ def test_quantity_zero_on_the_cart_page_removes_the_line(context: BrowserContext
     quantity.press("Enter")  # Enter submits too
     expect(line(cart_contents(page), "Test product 2")).to_have_count(0)
     expect(badge_count(page)).to_have_text("1")
-    expect(page.locator("#toast")).to_have_text("Removed Test product 2 from your cart.")
+    expect(page.locator("#toast .alert-text")).to_have_text("Removed Test product 2 from your cart.")
 
 
 def test_edit_inside_the_open_drawer_keeps_it_open(page: Page) -> None:
@@ -93,8 +93,11 @@ def test_edit_inside_the_open_drawer_keeps_it_open(page: Page) -> None:
     expect(badge_count(page)).to_have_text("3")
     expect(quantity_input(drawer(page), "Test product 1")).to_have_value("3")
     expect(subtotal(drawer(page))).to_have_text("€15.00")
-    # The shopper is still looking at the drawer they were editing.
+    # The shopper is still looking at the drawer they were editing, which says what the edit did:
+    # the page's own message region is behind the dialog's backdrop.
     expect_drawer_open(page)
+    expect(drawer(page).locator("#cart-drawer-status .alert-text")).to_have_text("Test product 1: quantity set to 3.")
+    expect(page.locator("#toast .alert")).to_have_count(0)
 
     drawer(page).get_by_role("button", name="Remove Test product 1").click()
     expect(badge_count(page)).to_have_text("0")

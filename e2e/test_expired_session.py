@@ -19,7 +19,7 @@ def test_add_with_a_lost_session_is_refused_in_a_toast_then_works_after_reload(
     with page.expect_response(lambda response: response.url.endswith("/cart/items")) as answered:
         add_button(page).click()
     assert answered.value.status == 403
-    expect(page.locator("#toast")).to_have_text(EXPIRED)
+    expect(page.locator("#toast .alert-text")).to_have_text(EXPIRED)
     expect(badge_count(page)).to_have_text("0")
     # The page keeps its content: the refusal arrives in the toast, not as a page inside the page.
     expect(page.locator("#catalog-add-form")).to_be_visible()

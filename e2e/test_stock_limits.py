@@ -43,7 +43,9 @@ def test_cart_page_clamps_a_quantity_to_the_stock(context: BrowserContext, page:
     quantity = quantity_input(cart_contents(page), "Linen shirt (L)")
     quantity.fill("9")
     quantity.press("Tab")
-    expect(page.locator("#toast")).to_have_text("Only 7 of Linen shirt (L) can be bought: quantity set to 7.")
+    expect(page.locator("#toast .alert-text")).to_have_text(
+        "Only 7 of Linen shirt (L) can be bought: quantity set to 7."
+    )
     expect(quantity_input(cart_contents(page), "Linen shirt (L)")).to_have_value("7")
     expect(badge_count(page)).to_have_text("7")
     assert api_quantities(context.request) == {"linen-shirt": 7}

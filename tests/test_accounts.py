@@ -288,7 +288,9 @@ def test_login_page_sends_a_logged_in_shopper_on(app: Litestar, shopper: Shopper
 
 
 def login_links(html: str) -> list[str]:
-    return re.findall(r'<a href="(/login\?next=[^"]*)">Log in</a>', html)
+    return re.findall(
+        r'<a (?:class="[^"]*" )?href="(/login\?next=[^"]*)">(?:<svg.*?</svg>)?(?:<span class="label">)?Log in<', html
+    )
 
 
 def test_the_log_in_links_return_to_the_page_or_to_where_the_form_was_going(shopper: Shopper) -> None:

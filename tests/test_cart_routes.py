@@ -14,11 +14,16 @@ import pytest
 from litestar import Litestar, Response, get
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, sql, variant_id
+from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, login, register, sql, variant_id
+from tests.factories import make_staff
 from tests.test_static_and_compression import fingerprinted
 
-BADGE = re.compile(r'<a id="cart-badge"[^>]*>\s*Cart <span class="cart-count" data-count="(\d+)">(\d+)</span>')
-FLASH = re.compile(r'<p class="flash flash-(\w+)">([^<]*)</p>')
+BADGE = re.compile(
+    r'<a id="cart-badge"[^>]*>.*?>Cart</span> <span class="cart-count" data-count="(\d+)">(\d+)</span>',
+    re.S,
+)
+# A message (templates/partials/alert.html): its level, then its words.
+FLASH = re.compile(r'<div class="alert alert-(\w+)"[^>]*>.*?<span class="alert-text">([^<]*)</span>', re.S)
 INLINE_SCRIPT = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>", re.IGNORECASE)
 EVENT_HANDLER = re.compile(r"<[a-z][^>]*\son[a-z]+\s*=", re.IGNORECASE)
 
@@ -84,18 +89,23 @@ def assert_htmx_update(
     assert badge_count(response.text) == cart_count(shopper)
     toast = response.text.split('id="toast"')[1]
     if target == "catalog-add-status":  # the status says it; the toast is emptied so it is not read twice
-        assert message in response.text.split('id="catalog-add-status"')[1] and "<p>" not in toast
+        assert message in response.text.split('id="catalog-add-status"')[1] and 'class="alert' not in toast
+    elif target == "cart-drawer":  # the page behind the open drawer is out of reach: the drawer says it
+        drawer_status = response.text.split('id="cart-drawer-status"')[1].split("</div>")[0]
+        assert message in drawer_status and 'class="alert' not in toast
     else:
         assert message in toast
 
 
-def assert_redirect_with_flash(response: Any, shopper: Shopper, location: str, message: str) -> None:
+def assert_redirect_with_flash(
+    response: Any, shopper: Shopper, location: str, message: str, level: str = "success"
+) -> None:
     """303 to `location`; the page there shows the flash once and a badge that matches the cart."""
     assert response.status_code == 303, response.text
     assert response.headers["location"] == location
     page = shopper.visit(location)
     assert page.status_code == 200
-    assert ("success", message) in flashes(page.text)
+    assert (level, message) in flashes(page.text)
     assert badge_count(page.text) == cart_count(shopper)
     assert flashes(shopper.visit(location).text) == []
 
@@ -262,8 +272,9 @@ def test_set_quantity_over_stock_clamps_with_a_message(stocked: Shopper, with_ht
     message = "Only 4 of Linen shirt (S) can be bought: quantity set to 4."
     if with_htmx:
         assert_htmx_update(response, stocked, "cart-contents", message)
+        assert 'class="alert alert-warning"' in response.text.split('id="toast"')[1]
     else:
-        assert_redirect_with_flash(response, stocked, "/cart", message)
+        assert_redirect_with_flash(response, stocked, "/cart", message, level="warning")  # a clamp is no success
     assert quantities(stocked)["Linen shirt (S)"] == 4
     assert sql(stocked.app, "SELECT quantity FROM cart_lines WHERE id = :id", id=line) == [(4,)]
 
@@ -303,13 +314,54 @@ def test_remove_a_product_removes_all_its_variants(stocked: Shopper, slug: str, 
 def test_clear_the_cart(stocked: Shopper, with_htmx: bool) -> None:
     headers = htmx_headers(stocked.csrf, "/cart", "cart-contents") if with_htmx else {}
     response = stocked.post("/cart/clear", {"next": "/cart"}, headers=headers)
+    emptied = "Your cart is now empty. Changed your mind? Put them back below."
     if with_htmx:
-        assert_htmx_update(response, stocked, "cart-contents", "Your cart is now empty.")
+        assert_htmx_update(response, stocked, "cart-contents", emptied)
         assert "Your cart is empty." in response.text.split('id="cart-badge"')[0]
     else:
-        assert_redirect_with_flash(response, stocked, "/cart", "Your cart is now empty.")
+        assert_redirect_with_flash(response, stocked, "/cart", emptied)
     assert stocked.cart()["items"] == []
     assert badge_count(stocked.visit("/cart").text) == 0
+
+
+@pytest.mark.parametrize("with_htmx", [False, True], ids=["page", "htmx"])
+def test_an_emptied_cart_can_be_put_back_once(stocked: Shopper, with_htmx: bool) -> None:
+    before = quantities(stocked)
+    assert stocked.post("/cart/clear", {"next": "/cart"}).status_code == 303
+    page = stocked.visit("/cart").text
+    assert 'action="/cart/put-back"' in page
+    assert page.count('href="/"') == 2  # the brand and "Continue shopping": no second link beside the empty cart
+    headers = htmx_headers(stocked.csrf, "/cart", "cart-contents") if with_htmx else {}
+    response = stocked.post("/cart/put-back", {"next": "/cart"}, headers=headers)
+    put_back = f"{sum(before.values())} items were put back in your cart."
+    if with_htmx:
+        assert_htmx_update(response, stocked, "cart-contents", put_back)
+    else:
+        assert_redirect_with_flash(response, stocked, "/cart", put_back)
+    assert quantities(stocked) == before
+    assert 'action="/cart/put-back"' not in stocked.visit("/cart").text
+    again = stocked.post("/cart/put-back", {"next": "/cart"})
+    assert again.status_code == 303 and ("info", "There is nothing to put back.") in flashes(
+        stocked.visit("/cart").text
+    )
+    assert quantities(stocked) == before
+
+
+def test_putting_back_sums_with_what_was_added_since_and_keeps_to_the_stock(stocked: Shopper) -> None:
+    """Linen shirt (S) has 4 in stock: 3 emptied, then 2 added, puts back 2 of the 3 and says so."""
+    line = line_id(stocked, "Linen shirt (S)")
+    stocked.post(f"/cart/lines/{line}/quantity", {"quantity": "3", "next": "/cart"})
+    others = {title: qty for title, qty in quantities(stocked).items() if title != "Linen shirt (S)"}
+    stocked.post("/cart/clear", {"next": "/cart"})
+    stocked.add("linen-shirt", 2, label="S")
+    stocked.post("/cart/put-back", {"next": "/cart"})
+    assert quantities(stocked) == {**others, "Linen shirt (S)": 4}
+    said = flashes(stocked.visit("/cart").text)
+    assert said[-1][0] == "warning" and "Linen shirt (S): only 4 left, quantity reduced." in said[-1][1]
+    assert sql(
+        stocked.app,
+        "SELECT count(*) FROM carts WHERE user_id IS NULL AND id NOT IN (SELECT DISTINCT cart_id FROM cart_lines)",
+    ) == [(0,)]
 
 
 def test_clearing_one_cart_leaves_another_alone(stocked: Shopper, other_shopper: Shopper) -> None:
@@ -482,12 +534,34 @@ def test_the_first_page_of_a_new_visitor_is_never_cached(client: TestClient[Lite
     assert response.headers["cache-control"] == "no-store"
 
 
-def test_every_response_has_a_strict_content_security_policy(stocked: Shopper) -> None:
-    for name, response in pages(stocked).items():
+def beyond_the_shop_pages(shopper: Shopper) -> dict[str, Any]:
+    """The responses that are not a shopper's HTML: JSON, a static file, an order's event stream (its
+    HEAD, which answers with the stream's headers at once, see test_headers.py) and a staff page.
+    Places the shopper's cart as an order and ends logged in as staff."""
+    answers = {"api": shopper.client.get("/api/cart"), "static": shopper.client.get("/static/css/shop.css")}
+    number = shopper.checkout()
+    answers["event stream"] = shopper.client.head(f"/orders/{number}/events")
+    register(shopper.app, "staff@example.com")
+    make_staff(shopper.app, "staff@example.com")
+    assert login(shopper, "staff@example.com").status_code == 303
+    answers["staff page"] = shopper.client.get("/staff/orders")
+    answers["staff order"] = shopper.client.get(f"/staff/orders/{number}")
+    return answers
+
+
+def test_every_response_has_a_strict_content_security_policy_and_the_site_headers(stocked: Shopper) -> None:
+    responses = {**pages(stocked), **beyond_the_shop_pages(stocked)}
+    assert responses["api"].headers["content-type"].startswith("application/json")
+    assert responses["event stream"].headers["content-type"].startswith("text/event-stream")
+    assert responses["staff page"].status_code == responses["staff order"].status_code == 200
+    for name, response in responses.items():
         policy = response.headers.get("content-security-policy", "")
         directives = dict(part.strip().split(" ", 1) for part in policy.split(";") if part.strip())
         assert directives.get("script-src") == "'self'", name
         assert "unsafe-inline" not in policy and "unsafe-eval" not in policy, name
+        assert directives.get("frame-ancestors") == "'none'", name
+        assert response.headers.get_list("x-content-type-options") == ["nosniff"], name
+        assert response.headers.get_list("referrer-policy") == ["same-origin"], name
 
 
 def test_the_site_wide_headers_replace_any_a_response_sets_itself(app: Litestar) -> None:

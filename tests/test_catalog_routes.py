@@ -290,6 +290,26 @@ def test_an_unknown_product_is_a_404_page(client: TestClient[Litestar], slug: st
     assert 'id="catalog-add-form"' not in response.text
 
 
+@pytest.mark.parametrize("path", ["/products/no-such-product", "/no-such-page", "/a/b/c", "/categories"])
+def test_a_404_page_keeps_the_header_with_the_shoppers_cart_and_login(shopper: Shopper, path: str) -> None:
+    shopper.visit("/products/test-1")
+    shopper.add("test-1", 2)
+    response = shopper.client.get(path)
+    assert response.status_code == 404 and "<title>Not found · Storefront</title>" in response.text
+    assert 'data-count="2"' in response.text.split('id="cart-badge"')[1].split("</a>")[0]
+    assert 'id="accounts-user-nav"' in response.text and 'id="locality-deliver-to"' in response.text
+    assert 'id="cart-drawer"' in response.text  # the badge opens it, as on every page
+    assert f"/login?next={path}" in response.text  # "Log in" comes back here
+
+
+def test_an_address_of_no_page_is_404_for_every_method_and_json_under_api(client: TestClient[Litestar]) -> None:
+    assert client.post("/no-such-page").status_code == 404
+    head = client.head("/no-such-page")
+    assert head.status_code == 404 and head.content == b""
+    api = client.get("/api/no-such-thing")
+    assert api.status_code == 404 and api.json()["error"] == "NOT_FOUND"
+
+
 def test_an_inactive_product_page_is_404(client: TestClient[Litestar]) -> None:
     withdraw(client.app, "test-2")
     assert client.get("/products/test-2").status_code == 404

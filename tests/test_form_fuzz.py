@@ -36,8 +36,9 @@ from web.sessions import FLASHES_KEPT
 
 # A refused login or password change counts the attempt (by design: tests/test_throttle.py).
 COUNTED_WHEN_REFUSED = {"throttles"}
-# Routes no template posts to (yet): fuzzed as if a page had a form for them.
-FORMLESS = ["/cart/products/test-1/remove"]
+# Routes no page the visitors see has a form for (put-back is offered only just after "Empty the
+# cart"): fuzzed as if a page had a form for them.
+FORMLESS = ["/cart/products/test-1/remove", "/cart/put-back"]
 # Posted last: each ends what the forms after it would need (the login, the cart).
 ENDING = ("/logout", "/cart/clear")
 NASTY = ["", " ", "\x00", "a\x00b", "\x7f", "\u202e", "日本", "0", "-1", "1e9", "99999999999999999999", "x" * 5000]
@@ -164,9 +165,12 @@ def visitors(app: Litestar) -> Iterator[list[Visitor]]:
 
 
 def post_routes(app: Litestar) -> list[re.Pattern[str]]:
-    """Every POST route outside /api, as a pattern of its paths."""
+    """Every POST route outside /api, as a pattern of its paths (but the catch-all of addresses
+    with no page, whose every method is a 404)."""
     found = []
     for route in app.routes:
+        if route.path == "/{rest:path}":
+            continue
         if isinstance(route, HTTPRoute) and "POST" in route.methods and not route.path.startswith("/api/"):
             pattern = re.sub(r"\\{\w+:int\\}", r"\\d+", re.escape(route.path))
             found.append(re.compile(re.sub(r"\\{\w+:str\\}", r"[^/]+", pattern) + "$"))

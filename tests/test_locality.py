@@ -88,7 +88,9 @@ def test_with_htmx_the_control_opens_into_its_form_and_a_choice_refreshes_what_d
     assert "catalog-in-cart" not in answer.text  # what the cart holds did not change
     assert "Not available for delivery to US." in delivery_line(answer.text)
     assert "Cannot be delivered to US: remove it or" in text_of(answer.text.split('id="cart-drawer"')[1])
-    toast = re.search(r'<div id="toast" class="toast toast-(\w+)"[^>]*>\s*<p>([^<]*)</p>', answer.text)
+    toast = re.search(
+        r'<div id="toast".*?class="alert alert-(\w+)".*?<span class="alert-text">([^<]*)</span>', answer.text, re.S
+    )
     assert toast and toast.group(1) == "warning" and "1 item in your cart cannot be delivered there" in toast.group(2)
 
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from litestar import Litestar
 
-from web import api, openapi, static_files
+from web import api, components, openapi, static_files
 from web.accounts.link_pages import router as account_links_router
 from web.accounts.routes import router as accounts_router
 from web.cart.routes import router as cart_router
@@ -15,14 +15,14 @@ from web.catalog.routes import router as catalog_router
 from web.checkout.routes import router as checkout_router
 from web.compression import gzip_responses
 from web.db import Database, DatabaseUnavailable, check_migrated
-from web.errors import EXCEPTION_HANDLERS
+from web.errors import EXCEPTION_HANDLERS, no_page_here
 from web.locality.routes import router as locality_router
 from web.mail import Postman
 from web.metrics import Metrics
 from web.ops import AccessLog, observe
 from web.ops import router as ops_router
 from web.orders.routes import router as orders_router
-from web.pages import Renderer
+from web.pages import Renderer, layout
 from web.sessions import Session, session_store
 from web.settings import Settings
 from web.staff.products import media_router
@@ -79,6 +79,7 @@ def create_app(settings: Settings | None = None) -> Litestar:
     postman = Postman(db, settings, metrics) if settings.mail_in_background else None
     live = Live(settings, metrics)
     shop = Shop(settings, db, session_store(settings), metrics, postman, live)
+    shop.page_layout = lambda v: layout(v, flashes=False)
     assets = static_files.Assets(settings.static_dir, production=settings.production)
     site_headers = [*SECURITY_HEADER_PAIRS, STRICT_TRANSPORT_SECURITY] if settings.production else SECURITY_HEADER_PAIRS
 
@@ -118,7 +119,9 @@ def create_app(settings: Settings | None = None) -> Litestar:
             ops_router,
             api.router(development=not settings.production),
             openapi.router(development=not settings.production),
+            *([] if settings.production else [components.router]),
             static_files.router(assets),
+            no_page_here,
         ],
         middleware=[gzip_responses],
         exception_handlers=EXCEPTION_HANDLERS,

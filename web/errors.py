@@ -11,7 +11,7 @@ import logging
 from typing import Any
 from urllib.parse import quote
 
-from litestar import Request, Response
+from litestar import HttpMethod, Request, Response, route
 from litestar.enums import MediaType
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.status_codes import HTTP_405_METHOD_NOT_ALLOWED, HTTP_413_REQUEST_ENTITY_TOO_LARGE
@@ -21,8 +21,10 @@ from web.db import DatabaseUnavailable
 from web.forms import safe_next
 from web.headers import header
 from web.pages import current_path, go_to, html, is_htmx, renderer, split_url
-from web.problems import LoginRequired, Problem
-from web.visit import REQUEST_ID_KEY
+from web.problems import LoginRequired, NotFound, Problem
+from web.template_faults import TemplateFault, template_fault
+from web.unit import Visit
+from web.visit import REQUEST_ID_KEY, visit
 
 log = logging.getLogger("storefront")
 RETRY_AFTER_SECONDS = "5"
@@ -56,9 +58,12 @@ def respond(
     headers: dict[str, str] | None = None,
     details: dict[str, object] | None = None,
     error_id: str | None = None,
+    fault: TemplateFault | None = None,
+    layout: dict[str, object] | None = None,
 ) -> Response[Any]:
     """The answer; `error_id` (a failure on our side) is shown for the shopper to quote, and is the
-    id its log line names."""
+    id its log line names. `fault` (development only) is the template that failed, for the designer.
+    `layout` is what the page's header shows of the visitor, when the unit that refused read it."""
     headers = dict(headers or {})
     if is_api(request):
         body: dict[str, Any] = {"error": code, "message": message, **(details or {})}
@@ -73,13 +78,28 @@ def respond(
         "message": message,
         "level": "error",
         "error_id": error_id,
+        "template_fault": fault,
     }
     if is_htmx(request):
-        # The target keeps its content; the message arrives out of band in the toast region.
+        # The target keeps its content; the message arrives out of band in the toast region, or
+        # for a form in the open cart drawer, in the drawer's own (the page behind it is out of reach).
         headers["HX-Reswap"] = "none"
-        return html(renderer(request).render("partials/toast.html", {**context, "oob": True}), status, headers)
-    page = {**context, "cart": None, "csrf_token": "", "flashes": [], "drawer_open": False}
-    return html(renderer(request).render("errors/error.html", page), status, headers)
+        region = "cart-drawer-status" if header(request, "hx-target") == "cart-drawer" else "toast"
+        toast = {**context, "oob": True, "region": region}
+        return html(renderer(request).render("partials/toast.html", toast), status, headers)
+    if layout is not None:
+        # A page that is not there, read for a visitor the unit knew: the header stays as on every page.
+        page = renderer(request).shown_at(current_path(request), {**layout, **context})
+    else:
+        page = {**context, "cart": None, "csrf_token": "", "flashes": [], "drawer_open": False}
+    try:
+        return html(renderer(request).render("errors/error.html", page), status, headers)
+    except Exception:
+        if fault is None:
+            raise
+        # The broken template is one the error page uses too (base.html, say): the designer still
+        # needs to read where.
+        return Response(message, status_code=status, media_type=MediaType.TEXT, headers=headers)
 
 
 def is_api(request: Request[Any, Any, Any]) -> bool:
@@ -109,7 +129,17 @@ def problem_handler(request: Request[Any, Any, Any], error: Problem) -> Response
     retry_after = getattr(error, "retry_after", None)
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     failure = error_id(request) if error.status >= 500 else None  # ours to look into: a 503 shows its id
-    return respond(request, error.status, error.message, error.code, error.field, headers, error.details(), failure)
+    return respond(
+        request,
+        error.status,
+        error.message,
+        error.code,
+        error.field,
+        headers,
+        error.details(),
+        failure,
+        layout=error.layout,
+    )
 
 
 def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Response[Any]:
@@ -117,7 +147,7 @@ def http_handler(request: Request[Any, Any, Any], error: HTTPException) -> Respo
     if status >= 500:
         return server_error_handler(request, error)
     if isinstance(error, NotFoundException) and error.detail in ("Not Found", ""):
-        message = "There is no page at this address."
+        message = NO_PAGE
     elif status == HTTP_405_METHOD_NOT_ALLOWED:
         message = f"This address does not accept {request.method} requests."
     elif status == HTTP_413_REQUEST_ENTITY_TOO_LARGE:
@@ -154,8 +184,10 @@ def unavailable_handler(request: Request[Any, Any, Any], error: DatabaseUnavaila
 def server_error_handler(request: Request[Any, Any, Any], error: Exception) -> Response[Any]:
     failure = error_id(request)
     log.exception("error %s: unhandled on %s %s", failure, request.method, request.url.path, exc_info=error)
-    message = "Something went wrong on our side. Please try again."
-    return respond(request, 500, message, "INTERNAL_ERROR", error_id=failure)
+    out = renderer(request)
+    fault = template_fault(error, out.templates_dir) if out.shows_template_faults else None
+    message = "Something went wrong on our side. Please try again." if fault is None else str(fault)
+    return respond(request, 500, message, "INTERNAL_ERROR", error_id=failure, fault=fault)
 
 
 EXCEPTION_HANDLERS: dict[Any, Any] = {
@@ -166,3 +198,20 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     RedisError: unavailable_handler,
     Exception: server_error_handler,
 }
+
+
+NO_PAGE = "There is no page at this address."
+
+
+def no_page(_visit: Visit) -> Response[Any]:
+    raise NotFound(NO_PAGE)
+
+
+@route("/{rest:path}", http_method=list(HttpMethod), name="errors.no_page", include_in_schema=False)
+async def no_page_here(request: Request[Any, Any, Any]) -> Response[Any]:
+    """Any address under no route of the shop's: the 404, read in a unit of work for a page, so that
+    it keeps the header (links, "Deliver to", the cart badge) as every page does. (An address under
+    a route's prefix, /products/a/b, is Litestar's own 404: the plain error page.)"""
+    if request.method not in ("GET", "HEAD"):
+        raise NotFound(NO_PAGE)
+    return await visit(request, no_page)

@@ -138,11 +138,15 @@ def answer(
     toast with `message` (at the context's "level")."""
     out = renderer(request)
     page = Page.of(request)
-    values = out.shown_at(current_path(request), {**context, "page_key": page.key})
     target = TARGETS.get(header(request, "hx-target") or "")
+    in_drawer = target is DRAWER and message is not None
+    if in_drawer:
+        # The page behind the open dialog is out of reach: the drawer says it, in its own region.
+        context = {**context, "drawer_message": message, "drawer_level": context["level"]}
+    values = out.shown_at(current_path(request), {**context, "page_key": page.key})
     parts = [target.render(out, values, False)] if target is not None else []
     parts.extend(fragment.render(out, values, True) for fragment in shown(page, changed) if fragment is not target)
     if message is not None:
-        said = None if target is not None and target.announces else message
+        said = None if in_drawer or (target is not None and target.announces) else message
         parts.append(out.partial(TOAST_TEMPLATE, message=said, level=context["level"], oob=True))
     return fragments(*(part for part in parts if part))

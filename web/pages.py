@@ -19,7 +19,7 @@ from litestar.enums import MediaType
 from markupsafe import Markup
 
 from web import owner
-from web.cart.service import load_cart
+from web.cart.service import can_put_back, load_cart
 from web.cart.store import CartView
 from web.forms import safe_next
 from web.headers import header
@@ -85,6 +85,9 @@ class Renderer:
         # In production templates never change, so each is looked up once (Jinja's own cache takes a lock).
         self._templates: dict[str, Template] = {}
         self._keep_templates = settings.production
+        # Development's error page names the template that failed (web/template_faults.py); production's never does.
+        self.templates_dir = settings.templates_dir
+        self.shows_template_faults = not settings.production
 
     def _template(self, name: str) -> Template:
         template = self.env.get_template(name)
@@ -162,6 +165,8 @@ def layout(v: Visit, view: CartView | None = None, *, flashes: bool = True) -> d
         "csrf_token": v.session.csrf_token,
         "flashes": v.session.take_flashes() if flashes else [],
         "drawer_open": False,
+        # The cart page offers to put back what "Empty the cart" set aside.
+        "can_put_back": can_put_back(v),
     }
 
 

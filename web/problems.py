@@ -10,6 +10,9 @@ from __future__ import annotations
 class Problem(Exception):
     status = 400
     code = "BAD_REQUEST"
+    # What the page shows of the visitor (header, badge), read in the unit that refused: set on a
+    # NotFound of a page, so that the 404 page keeps the shop's header (web/visit.py).
+    layout: dict[str, object] | None = None
 
     def __init__(self, message: str, *, field: str | None = None) -> None:
         super().__init__(message)

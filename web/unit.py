@@ -6,10 +6,10 @@ take it and know nothing of HTTP. Everything a unit needs lives on the Shop, mad
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 from sqlalchemy import Connection
 
@@ -48,6 +48,9 @@ class Shop:
     postman: Postman | None = None
     # Tells open order streams, after a commit, that an order changed or a session ended.
     live: Announcer = field(default_factory=Silent)
+    # What a page's layout shows of the visitor (web.pages.layout, which this layer cannot import):
+    # a page's 404 renders with it, so the header, its links and the badge stay.
+    page_layout: Callable[[Visit], dict[str, Any]] | None = None
 
     def mail_written(self) -> None:
         if self.postman is not None:

@@ -20,7 +20,7 @@ from sqlalchemy import Connection
 
 from web import owner
 from web.headers import cookie, header
-from web.problems import CsrfRejected
+from web.problems import CsrfRejected, NotFound
 from web.sessions import Session, short_hash
 from web.unit import Shop, Visit
 
@@ -78,6 +78,12 @@ def check_origin(request: ASGIConnection[Any, Any, Any, Any]) -> None:
         raise CsrfRejected("This form was sent from another site, so it was refused.")
 
 
+def is_page_request(request: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """A browser asking for a whole page: not htmx (a fragment), not the JSON API."""
+    path = request.scope["path"]
+    return header(request, "hx-request") is None and path != "/api" and not path.startswith("/api/")
+
+
 async def visit(
     request: ASGIConnection[Any, Any, Any, Any],
     work: Callable[[Visit], T],
@@ -128,7 +134,12 @@ async def visit(
             return result, session
         session = checked(conn)
         done = Visit(conn, session, shop.settings, shop.db, now, shop.metrics)
-        result = work(done)
+        try:
+            result = work(done)
+        except NotFound as missing:
+            if shop.page_layout is not None and is_page_request(request):
+                missing.layout = shop.page_layout(done)
+            raise
         changed.extend(done.changed_orders)
         if head:
             return result, session  # a HEAD saves nothing: no new session, no refreshed expiry, no flash taken

@@ -1,5 +1,6 @@
-// Storefront's only script: the cart drawer, keeping the badge fresh across tabs, one rule for
-// an order page's live stream, and the product page's quantity steps.
+// Storefront's only script: the cart drawer and where focus goes around it, messages that go by
+// themselves, keeping the badge fresh across tabs, one rule for an order page's live stream, and
+// the product page's quantity steps.
 // The shop works without it; htmx does the requests. No inline scripts (CSP script-src 'self').
 (function () {
   "use strict";
@@ -8,12 +9,34 @@
     return document.getElementById("cart-drawer");
   }
 
-  function openDrawer() {
+  // The stylesheet lets messages fade by themselves without scripts; with them, this file does it.
+  document.documentElement.classList.add("scripted");
+
+  // What had the focus when the drawer opened (the badge, an add button): it gets it back on close.
+  // A drawer swapped while open is a new <dialog>, which would hand the focus back to nothing.
+  let opener = null;
+  let openerId = "";
+  let focusBeforeRequest = null;
+  document.addEventListener("htmx:beforeRequest", function () {
+    focusBeforeRequest = document.activeElement;
+  });
+
+  function openDrawer(reopening) {
     const dialog = drawer();
-    if (dialog && !dialog.open && typeof dialog.showModal === "function") {
-      dialog.showModal();
+    if (!dialog || dialog.open || typeof dialog.showModal !== "function") return;
+    if (!reopening) {
+      const active = document.activeElement;
+      opener = active && active !== document.body ? active : focusBeforeRequest;
+      openerId = opener && opener.id ? opener.id : "";
     }
+    dialog.showModal();
   }
+
+  document.addEventListener("close", function (event) {
+    if (!event.target || event.target.id !== "cart-drawer") return;
+    const back = opener && opener.isConnected ? opener : document.getElementById(openerId) || document.getElementById("cart-badge");
+    if (back) back.focus();
+  }, true);
 
   // The badge opens the drawer when scripts run; without them it is a link to the cart page.
   document.addEventListener("click", function (event) {
@@ -52,11 +75,106 @@
   }
   document.addEventListener("htmx:beforeSwap", rememberOpenDrawer);
   document.addEventListener("htmx:oobBeforeSwap", rememberOpenDrawer);
+  // After an edit in the drawer or on the cart page, the focus stays on the control that was used
+  // (found again by its id in the new HTML), or, when its line went, moves to the line now in its
+  // place (the next, or the last), or to the heading when the cart is empty.
+  let focusPlan = null;
+  function planFocus(event) {
+    const target = event.detail && event.detail.target;
+    if (!target || (target.id !== "cart-drawer" && target.id !== "cart-contents")) return;
+    // A button disabled while its request is in flight has lost the focus to <body>: it is the
+    // control that was used all the same.
+    const current = document.activeElement;
+    const active = current && current !== document.body ? current : focusBeforeRequest;
+    const inside = active && target.contains(active);
+    const line = inside ? active.closest(".cart-line") : null;
+    const lines = Array.prototype.slice.call(target.querySelectorAll(".cart-line"));
+    focusPlan = { region: target.id, id: inside ? active.id : "", index: line ? lines.indexOf(line) : -1, inside: inside };
+  }
+  document.addEventListener("htmx:beforeSwap", planFocus);
+
+  function restoreFocus(plan) {
+    const region = document.getElementById(plan.region);
+    if (!region || !plan.inside) return;
+    const same = plan.id && document.getElementById(plan.id);
+    if (same && region.contains(same)) return same.focus();
+    const lines = region.querySelectorAll(".cart-line");
+    if (lines.length && plan.index >= 0) {
+      const field = lines[Math.min(plan.index, lines.length - 1)].querySelector("input[name=quantity]");
+      if (field) return field.focus();
+    }
+    const heading = plan.region === "cart-drawer" ? document.getElementById("cart-drawer-title") : document.getElementById("cart-heading");
+    if (heading) heading.focus();
+  }
+
   document.addEventListener("htmx:afterSettle", function () {
     if (wasOpen) {
       wasOpen = false;
-      openDrawer();
+      openDrawer(true);
     }
+    if (focusPlan) {
+      const plan = focusPlan;
+      focusPlan = null;
+      restoreFocus(plan);
+    }
+  });
+
+  // Forms sent by htmx say they are busy while their request is in flight (their button is
+  // disabled by hx-disabled-elt, so a double click sends once).
+  document.addEventListener("htmx:beforeRequest", function (event) {
+    if (event.detail && event.detail.elt) event.detail.elt.setAttribute("aria-busy", "true");
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    if (event.detail && event.detail.elt) event.detail.elt.removeAttribute("aria-busy");
+  });
+
+  // Messages (templates/partials/alert.html): each gets a close button; all but errors go after
+  // six seconds, a wait that stops while the pointer or the focus is on the message.
+  const MESSAGE_SECONDS = 6;
+  function dismiss(alert) {
+    alert.classList.add("leaving");
+    window.setTimeout(function () { alert.remove(); }, 200);
+  }
+  function arm(alert) {
+    if (alert.dataset.armed) return;
+    alert.dataset.armed = "true";
+    const close = document.createElement("button");
+    close.type = "button";
+    close.className = "alert-close";
+    close.setAttribute("aria-label", "Dismiss this message");
+    close.textContent = "×";
+    close.addEventListener("click", function () { dismiss(alert); });
+    alert.appendChild(close);
+    if (alert.dataset.level === "error") return;
+    let timer = null;
+    function wait() { timer = window.setTimeout(function () { dismiss(alert); }, MESSAGE_SECONDS * 1000); }
+    function hold() { window.clearTimeout(timer); }
+    alert.addEventListener("mouseenter", hold);
+    alert.addEventListener("focusin", hold);
+    alert.addEventListener("mouseleave", wait);
+    alert.addEventListener("focusout", wait);
+    wait();
+  }
+  function armWithin(root) {
+    if (!root || !root.querySelectorAll) return;
+    if (root.classList && root.classList.contains("alert")) arm(root);
+    root.querySelectorAll(".alert").forEach(arm);
+  }
+  document.addEventListener("htmx:load", function (event) { armWithin(event.detail && event.detail.elt); });
+  armWithin(document);
+
+  // A form sent back with errors (a page, or a form swapped by htmx): the focus goes to the first
+  // field in error, so its label and its message (aria-describedby) are read out.
+  function focusFirstError(root) {
+    if (!root || !root.querySelector) return;
+    const field = root.querySelector("[aria-invalid='true']") ||
+      (root.querySelector("#form-error") && root.querySelector("[aria-describedby~='form-error']"));
+    if (field && !root.querySelector("[autofocus]")) field.focus();
+  }
+  focusFirstError(document.getElementById("main"));
+  document.addEventListener("htmx:afterSettle", function (event) {
+    const root = event.detail && event.detail.elt;
+    if (root && root.closest && root.closest("#main")) focusFirstError(root);
   });
 
   // Another tab may have changed the cart: refresh the badge and the drawer (on the cart page,

@@ -13,6 +13,7 @@ from litestar.params import FromPath
 
 from web import forms
 from web.cart import service as cart
+from web.cart.store import Said
 from web.fragments import ANYTHING, answer, page_context
 from web.pages import Page, is_htmx, layout, page, redirect_back
 from web.unit import Visit
@@ -31,11 +32,12 @@ async def change_cart(request: Request, change: Callable[[Visit, forms.MultiDict
     next_path = forms.safe_next(forms.one(form, "next", required=False), CART_PATH)
 
     def work(v: Visit) -> dict[str, Any]:
-        message = change(v, form)
+        said = change(v, form)
+        level, message = (said.level if isinstance(said, Said) else "success"), str(said)
         if not is_htmx(request):
-            v.session.flash(message, "success")
+            v.session.flash(message, level)
             return {}
-        return {**layout(v, flashes=False), "message": message, "level": "success"}
+        return {**layout(v, flashes=False), "message": message, "level": level}
 
     context = await visit(request, work, write=True, csrf=form_token(request, form))
     if not is_htmx(request):
@@ -119,6 +121,13 @@ async def clear_cart(request: Request) -> Response[str]:
     return await change_cart(request, lambda v, _form: cart.empty(v))
 
 
+@post("/cart/put-back", name="cart.put_back")
+async def put_back(request: Request) -> Response[str]:
+    """What the last "Empty the cart" set aside, back in the cart."""
+    return await change_cart(request, lambda v, _form: cart.put_back(v))
+
+
 router = Router(
-    path="/", route_handlers=[view_cart, drawer, add_item, set_quantity, remove_line, remove_product, clear_cart]
+    path="/",
+    route_handlers=[view_cart, drawer, add_item, set_quantity, remove_line, remove_product, clear_cart, put_back],
 )

@@ -7,11 +7,11 @@ the JSON API and the tests all call these, so every path treats a cart the same 
 
 from __future__ import annotations
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, delete, insert, select
 
 from web import faults, owner
 from web.cart import store
-from web.cart.store import AddResult, CartView, MergeReport
+from web.cart.store import AddResult, CartView, MergeReport, Said
 from web.catalog import service as catalog
 from web.db import Prepared, dialect_insert
 from web.locality import service as locality
@@ -94,8 +94,38 @@ def remove_product(v: Visit, product_slug: str) -> str:
     return store.remove_product(v.conn, owner.resolve_owner(v).cart_id, product_id, name)
 
 
+# The session's pointer to the lines "Empty the cart" set aside, for "Put them back".
+EMPTIED = "emptied_cart"
+
+
 def empty(v: Visit) -> str:
-    return store.clear(v.conn, owner.resolve_owner(v).cart_id)
+    """Empty the owner's cart, keeping its lines aside so that the shopper can put them back."""
+    parked = store.park(v.conn, owner.resolve_owner(v).cart_id, v.now)
+    if parked is None:
+        return Said("Your cart is already empty.", "info")
+    earlier = v.session.get(EMPTIED)
+    if earlier is not None:
+        v.conn.execute(delete(carts).where(carts.c.id == earlier, carts.c.user_id.is_(None)))
+    v.session.set(EMPTIED, parked)
+    return "Your cart is now empty. Changed your mind? Put them back below."
+
+
+def can_put_back(v: Visit) -> bool:
+    return v.session.get(EMPTIED) is not None
+
+
+def put_back(v: Visit) -> str:
+    """Merge the lines the last "Empty the cart" set aside into the owner's cart, summed and clamped
+    to stock and the per-line limit as at login; what that did, in words."""
+    parked = v.session.pop(EMPTIED)
+    if parked is None:
+        return Said("There is nothing to put back.", "info")
+    cart_id = cart_for_writing(v, owner.resolve_owner(v))
+    report = store.merge(v.conn, int(parked), cart_id, v.settings.max_line_quantity, v.now)
+    if not report.lines:
+        return Said("Those items are no longer kept: there is nothing to put back.", "info")
+    put = "1 item was" if report.added == 1 else f"{report.added} items were"
+    return Said(" ".join([f"{put} put back in your cart.", *report.notes]), "warning" if report.notes else "success")
 
 
 def merge_at_login(v: Visit, user_id: int) -> tuple[int, MergeReport]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    insert,
     literal,
     literal_column,
     null,
@@ -71,6 +72,18 @@ class FrozenCart(NamedTuple):
     notices: tuple[str, ...]
     quantity: int
     subtotal: int
+
+
+class Said(str):
+    """What a cart edit did, in words, with the level the shopper sees it at (success, info,
+    warning): a clamp is a warning, not a success. It is a str, so the API reads it as before."""
+
+    level: str
+
+    def __new__(cls, text: str, level: str = "success") -> Said:
+        said = super().__new__(cls, text)
+        said.level = level
+        return said
 
 
 @dataclass
@@ -361,7 +374,7 @@ def set_quantity(
         .values(quantity=stored, updated_at=now)
     )
     if stored < quantity:
-        return f"Only {stored} of {title} can be bought: quantity set to {stored}."
+        return Said(f"Only {stored} of {title} can be bought: quantity set to {stored}.", "warning")
     return f"{title}: quantity set to {stored}."
 
 
@@ -383,14 +396,22 @@ def remove_product(conn: Connection, cart_id: int | None, product_id: int, produ
             delete(cart_lines).where(cart_lines.c.cart_id == cart_id, cart_lines.c.variant_id.in_(of_product))
         ).rowcount
     if not removed:
-        return f"{product_name} was not in your cart."
+        return Said(f"{product_name} was not in your cart.", "info")
     return f"Removed {product_name} from your cart."
 
 
-def clear(conn: Connection, cart_id: int | None) -> str:
-    if cart_id is not None:
-        conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == cart_id))
-    return "Your cart is now empty."
+def park(conn: Connection, cart_id: int | None, now: int) -> int | None:
+    """Empty the cart by moving its lines to a new cart of no one's, which "Put them back" merges
+    back (merge() below: summed, clamped, reported); None when there was nothing to move. A parked
+    cart nobody takes back is a guest cart like any other, and purge_carts() deletes it in time."""
+    if cart_id is None:
+        return None
+    parked = int(conn.execute(insert(carts).values(created_at=now).returning(carts.c.id)).scalar_one())
+    moved = conn.execute(update(cart_lines).where(cart_lines.c.cart_id == cart_id).values(cart_id=parked)).rowcount
+    if not moved:
+        conn.execute(delete(carts).where(carts.c.id == parked))
+        return None
+    return parked
 
 
 @dataclass
