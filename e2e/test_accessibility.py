@@ -249,6 +249,10 @@ def test_page_has_no_serious_accessibility_violations(
     audit_log.summaries.append(summary)
     audit_log.rules.update(rule["id"] for kind in ("passes", "violations", "incomplete") for rule in response[kind])
     assert blocking_report(response) == "", "serious or critical accessibility violations"
+    # Responsive from 320 px: nothing scrolls sideways, and the header keeps to one row.
+    assert sideways(page, width) == "", f"{path} at {width} px"
+    header = page.locator(".site-header").bounding_box()
+    assert header is not None and header["height"] <= 72, f"the header is {header} at {width} px"
 
 
 def test_the_audit_finds_a_violation_on_a_page_that_has_one(guest: Page) -> None:
@@ -257,3 +261,26 @@ def test_the_audit_finds_a_violation_on_a_page_that_has_one(guest: Page) -> None
     guest.evaluate("document.querySelector('main').append(document.createElement('input'))")
     violated = {rule["id"]: rule["impact"] for rule in AXE.run(guest).response["violations"]}
     assert violated.get("label") == "critical", violated
+
+
+NARROWEST = 320
+# The elements that reach past the viewport's right edge (outside a container that scrolls sideways
+# by design, like the phone's category pills): what to fix when a page scrolls sideways.
+OVERFLOWING = """() => {
+  const width = document.documentElement.clientWidth;
+  const scrolls = (e) => e.closest('.categories');
+  return [...document.querySelectorAll('body *')]
+    .filter((e) => e.getBoundingClientRect().right > width + 1 && !scrolls(e))
+    .slice(0, 6)
+    .map((e) => `${e.tagName.toLowerCase()}.${e.className} → ${Math.round(e.getBoundingClientRect().right)} px`);
+}"""
+
+
+@pytest.mark.parametrize("audited", [pytest.param(audited, id=audited.name) for audited in PAGES])
+def test_page_fits_the_narrowest_phone_with_a_one_row_header(request: pytest.FixtureRequest, audited: Audited) -> None:
+    page: Page = request.getfixturevalue(audited.visitor)
+    page.set_viewport_size({"width": NARROWEST, "height": HEIGHT})
+    show(page, audited, address(request, audited))
+    assert sideways(page, NARROWEST) == "", page.evaluate(OVERFLOWING)
+    header = page.locator(".site-header").bounding_box()
+    assert header is not None and header["height"] <= 64, header
