@@ -129,3 +129,15 @@ def test_cart_page_edits_and_removes_keep_the_focus_in_place(context: BrowserCon
     expect(cart_contents(page).locator("li.cart-line")).to_have_count(0)
     expect(badge_count(page)).to_have_text("0")
     expect(page.get_by_role("heading", level=1, name="Your cart")).to_be_focused()
+
+
+def test_a_refused_login_puts_the_focus_on_the_email_field_that_its_message_describes(page: Page) -> None:
+    page.goto("/login")
+    form = page.locator("#accounts-login form")
+    form.get_by_label("Email").fill("nobody@example.com")
+    form.get_by_label("Password").fill("wrong password here")
+    form.get_by_label("Password").press("Enter")
+    expect(page.locator("#form-error")).to_contain_text("do not match an account")
+    email = form.get_by_label("Email")
+    expect(email).to_be_focused()
+    expect(email).to_have_accessible_description(re.compile("do not match an account"))

@@ -156,6 +156,16 @@ def test_wrong_password_and_unknown_email_are_indistinguishable(app: Litestar) -
     assert "do not match an account" in outcomes[0][2]
 
 
+def test_a_refused_login_ties_its_message_to_both_fields(shopper: Shopper) -> None:
+    """A screen reader reads the refusal with the field it lands on (shop.js focuses the first one)."""
+    shopper.visit("/login")
+    page = login(shopper, "nobody@example.com", "wrong password here").text
+    assert re.search(r'<p id="form-error" class="field-error">[^<]*do not match an account', page)
+    for field in ("email", "password"):
+        tag = re.search(rf'<input id="{field}"[^>]*>', page)
+        assert tag and 'aria-describedby="form-error"' in tag.group(0), field
+
+
 @pytest.mark.parametrize(
     "target", ["//evil.example/", "https://evil.example/", "/\\evil.example", "javascript:alert(1)"]
 )
