@@ -11,7 +11,7 @@ export HOST PORT
 export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run install install-test migrate demo serve test test-scaleout lint typecheck test-integration test-e2e \
-	bench-quick bench-fanout housekeeping fuzz soak mutants clean
+	bench bench-quick bench-fanout housekeeping fuzz soak mutants clean
 
 run: demo serve
 
@@ -86,6 +86,12 @@ soak: install
 
 housekeeping: install
 	$(BIN)/python -m web housekeeping
+
+# The benchmark (bench/README.md): SQLite with one worker and PostgreSQL + Redis with one and two,
+# every scenario, medians of interleaved rounds; the table and var/bench/latest.json. Needs
+# PostgreSQL and Redis on 127.0.0.1 (BENCH_POSTGRES_URL, BENCH_REDIS_URL) and wrk.
+bench: install
+	$(BIN)/python -m bench --production --http httptools
 
 bench-quick: install
 	$(BIN)/python -m bench --quick --production

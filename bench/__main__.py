@@ -4,16 +4,20 @@
     .venv/bin/python -m bench --quick --production   # 1 round of 5 s per parser (`make bench-quick`)
 
 What it does (bench/README.md has the reasoning):
-1. Counts SQL statements per request in-process (TestClient + `db.statements`).
-2. For each of uvicorn's HTTP parsers (h11, then httptools; `--http` picks one), serves
-   bench/bare_app.py, the shop (migrated temp SQLite DB with the demo catalogue) and
-   bench/floor_app.py (the add's form and SQL on the shop's database, nothing rendered), each with
-   uvicorn, one worker, access log off, log level warning.
+1. For each engine (`--engines`: SQLite in a temp directory, PostgreSQL + Redis in a database and a
+   Redis database of the run's own), prepares the shop's database and counts SQL statements,
+   database round trips and Redis commands per request in-process (bench/sql_counts.py).
+2. For each engine, number of workers (SQLite: 1; PostgreSQL: `--workers`) and uvicorn HTTP parser
+   (h11, then httptools; `--http` picks one), serves bench/bare_app.py, the shop and the floor
+   (bench/floor_app.py or bench/floor_pg_app.py: the add's form, session and SQL, nothing
+   rendered), each with uvicorn, that many workers, access log off, log level warning.
 3. Loads them with wrk (-t2 -c8, --latency) in interleaved rounds: bare GET, htmx add-to-cart
    (a Lua script rotating over many pre-created shoppers x 3 products, so every add is a real
-   upsert), the floor with the same script, cart page with 3 lines, order placement (a Lua script
+   upsert), the floor with the same script, cart page and product page with 3 lines in the cart, order
+   placement (a Lua script
    sending each of many pre-created shoppers' POST /checkout/place once). Prints req/s, p50, p99,
-   % of bare and PASS/FAIL per target from docs/design.md §8 for each parser. Exits 0 whatever the
+   % of bare and PASS/FAIL per target from docs/design.md §8 for each setup, and writes it all to
+   var/bench/latest.json (`--json` for another path). Exits 0 whatever the
    figures; 1 if a server fails to start or dies, or the shop answers an error while shoppers are
    prepared; 2 if wrk is missing and cannot be installed.
 """
@@ -30,13 +34,14 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from bench.engines import ENGINES, Engine, open_engine
 from bench.errors import BenchError
 from bench.load import CONNECTIONS, THREADS, ensure_wrk, run_wrk
-from bench.report import measurement_line, print_environment, report
+from bench.report import measurement_line, print_environment, report, write_json
 from bench.scenarios import SCENARIOS, Load, Scenario
-from bench.servers import wait_until_quiet
-from bench.shop import prepare_shop_db
-from bench.sql_counts import count_statements
+from bench.servers import ROOT, wait_until_quiet
+from bench.shop import prepare_database
+from bench.sql_counts import SqlCount, count_requests
 from bench.stack import Plan, Stack
 from web.settings import Settings
 
@@ -79,11 +84,53 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "were measured with (its bare route: ~6,700 req/s), httptools, the one the shop is served with, or both "
         "(the default: h11 first, then httptools)",
     )
-    parser.add_argument("--show-sql", action="store_true", help="print the statements behind each SQL count")
+    parser.add_argument(
+        "--engines",
+        type=engine_list,
+        default=ENGINES,
+        metavar="E[,E]",
+        help="the databases to serve the shop on: sqlite (one worker), postgres (PostgreSQL + Redis for sessions "
+        "and events, as BENCH_POSTGRES_URL and BENCH_REDIS_URL say: by default postgres@127.0.0.1:5432 and "
+        "Redis database 12 at 127.0.0.1:6379); default both",
+    )
+    parser.add_argument(
+        "--workers",
+        type=worker_list,
+        default=(1, 2),
+        metavar="N[,N]",
+        help="uvicorn workers per server on PostgreSQL, each measured in turn (default 1,2); SQLite runs 1",
+    )
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=ROOT / "var" / "bench" / "latest.json",
+        help="where the figures go as JSON (default var/bench/latest.json)",
+    )
+    parser.add_argument(
+        "--show-sql", action="store_true", help="print the statements and Redis commands behind each count"
+    )
     args = parser.parse_args(argv)
     if args.shop_cli and args.http != "httptools":
         parser.error("--shop-cli needs --http httptools: `python -m web serve` keeps uvicorn's default parser")
     return args
+
+
+def engine_list(value: str) -> tuple[str, ...]:
+    names = tuple(dict.fromkeys(name.strip() for name in value.split(",") if name.strip()))
+    unknown = [name for name in names if name not in ENGINES]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(f"engines are {', '.join(ENGINES)}, comma-separated; got {value!r}")
+    return names
+
+
+def worker_list(value: str) -> tuple[int, ...]:
+    try:
+        counts = tuple(dict.fromkeys(int(count) for count in value.split(",")))
+    except ValueError:
+        counts = ()
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"workers are numbers from 1, comma-separated; got {value!r}")
+    return counts
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -94,23 +141,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="storefront-bench-") as tmp_name, contextlib.ExitStack() as servers:
         tmp = Path(tmp_name)
         try:
-            sql = count_statements(tmp)
             plan = make_plan(args, wrk, tmp)
+            engines, counts = prepare_engines(plan, servers)
             stacks = []
-            for parser in PARSERS if args.http == "both" else (args.http,):
-                with contextlib.ExitStack() as these:
-                    servers.callback(these.close)  # also on Ctrl-C or SIGTERM
-                    stacks.append(measure_parser(plan, parser, these))
-            report(stacks, sql, args.show_sql)
+            for engine in engines:
+                for workers in (1,) if engine.name == "sqlite" else args.workers:
+                    for parser in PARSERS if args.http == "both" else (args.http,):
+                        with contextlib.ExitStack() as these:
+                            servers.callback(these.close)  # also on Ctrl-C or SIGTERM
+                            stacks.append(measure_setup(plan, engine, workers, parser, these))
+            report(stacks, counts, args.show_sql)
+            write_json(args.json, stacks, counts)
             return 0
         except BenchError as error:  # a server failed to start or died, or the shop answered an error
             print(f"error: {error}", file=sys.stderr)
             return 1
 
 
+def prepare_engines(plan: Plan, exit_stack: contextlib.ExitStack) -> tuple[list[Engine], dict[str, list[SqlCount]]]:
+    """Each engine's databases (removed when `exit_stack` closes), the shop's prepared, and its counts."""
+    engines, counts = [], {}
+    for name in plan.args.engines:
+        engine = open_engine(name, plan.tmp, exit_stack)
+        print(f"{name}: preparing the shop's database and counting each request's statements ...", flush=True)
+        prepare_database(engine.sql, {**plan.env, **engine.env})
+        counts[name] = count_requests(engine, plan.tmp)
+        engines.append(engine)
+    return engines, counts
+
+
 def make_plan(args: argparse.Namespace, wrk: str, tmp: Path) -> Plan:
-    """The options' timings and the shop's environment, with its database prepared in `tmp`."""
-    env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'shop.db'}", "PYTHONUNBUFFERED": "1"}
+    """The options' timings and the shop's environment, but for its database (each engine adds its own)."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("DATABASE_URL", None)
+    env.pop("SESSION_STORE_URL", None)
+    env.pop("EVENTS_URL", None)
     env["OUTBOX_DIR"] = str(tmp / "outbox")  # the confirmation mail of every order placed, as .eml files
     if args.production:
         env.update(APP_ENV="production", COOKIE_SECURE="true", DEBUG="false", SECRET_KEY=secrets.token_urlsafe(32))
@@ -120,21 +185,22 @@ def make_plan(args: argparse.Namespace, wrk: str, tmp: Path) -> Plan:
         tmp,
         env,
         Settings.from_env(env),
-        prepare_shop_db(tmp, env),
         rounds=args.rounds or (1 if args.quick else 3),
         duration=args.duration or (5.0 if args.quick else 15.0),
         warmup=args.warmup if args.warmup is not None else (1.0 if args.quick else 2.0),
     )
 
 
-def measure_parser(plan: Plan, parser: str, exit_stack: contextlib.ExitStack) -> Stack:
-    """Set up every scenario's server with one HTTP parser and measure them all in interleaved rounds."""
-    stack = Stack(plan, parser, exit_stack, SCENARIOS)
+def measure_setup(plan: Plan, engine: Engine, workers: int, parser: str, exit_stack: contextlib.ExitStack) -> Stack:
+    """Set up every scenario's server on one engine, with `workers` workers and one HTTP parser, and
+    measure them all in interleaved rounds."""
+    stack = Stack(plan, engine, workers, parser, exit_stack, SCENARIOS)
+    print(f"{stack.label}: starting the servers and preparing shoppers ...", flush=True)
     for scenario in stack.scenarios:
         scenario.setup()
     print_setup(stack)
     for number in range(1, plan.rounds + 1):
-        print(f"{parser}, round {number}/{plan.rounds}")
+        print(f"{stack.label}, round {number}/{plan.rounds}")
         for scenario in stack.scenarios:
             scenario.measured(number, measure(stack, scenario, scenario.load(number)))
         print()
@@ -148,9 +214,11 @@ def print_setup(stack: Stack) -> None:
     servers = list({id(scenario.server): scenario.server for scenario in stack.shown()}.values())
     count = COUNTS[len(servers)] if len(servers) < len(COUNTS) else str(len(servers))
     how = "`python -m web serve`" if plan.args.shop_cli else "uvicorn, access log off"
-    how += f", APP_ENV={plan.settings.app_env}, HTTP parser for all {count}: {stack.parser}"
+    how += f", APP_ENV={plan.settings.app_env}, for all {count}: {stack.workers} worker(s), HTTP parser {stack.parser}"
     listening = ", ".join(f"{server.key} on :{server.port}" for server in servers)
-    print(f"servers: {listening} ({how}); SQLite at {plan.db_path}")
+    engine = stack.engine
+    where = f"{engine.url}" + (f", sessions and events in {engine.redis_url}" if engine.redis_url else "")
+    print(f"servers: {listening} ({how}); {engine.name} at {where}")
     clauses = [clause for scenario in stack.scenarios if (clause := scenario.describe())]
     print(
         f"load: wrk -t{THREADS} -c{CONNECTIONS} --latency, {plan.warmup:g} s warm-up + {plan.duration:g} s per "

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.errors import BenchError
-from bench.servers import cpu_sample, cpu_split
+from bench.servers import cpu_sample, cpu_split, services_cpu
 
 THREADS = 2
 CONNECTIONS = 8
@@ -78,7 +78,9 @@ class WrkResult:
     bytes_per_request: float
     non_2xx: int
     socket_errors: int
-    server_cpu_us: float | None = None  # the server's CPU time per request (user + system)
+    server_cpu_us: float | None = None  # the server's CPU time per request (user + system), all its workers
+    postgres_cpu_us: float | None = None  # PostgreSQL's server processes' CPU time per request
+    redis_cpu_us: float | None = None  # Redis's, per request
     other_cpu: float | None = None  # CPUs used meanwhile by processes other than wrk and our servers
 
     @property
@@ -106,7 +108,12 @@ def run_wrk(
     argv += ["-s", str(script), url]
     before = cpu_sample(pids)
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=seconds + 60)
-    server_cpu, other_cpu = cpu_split(before, cpu_sample(pids), target)
+    after = cpu_sample(pids)
+    server_cpu, other_cpu = cpu_split(before, after, target)
+    services = services_cpu(before, after)
+    if other_cpu is not None and before is not None and after is not None and after.at > before.at:
+        # PostgreSQL and Redis work for the servers measured: not other load (whoever else they serve).
+        other_cpu = max(other_cpu - sum(filter(None, services.values())) / (after.at - before.at), 0.0)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise BenchError(f"wrk failed (exit {done.returncode}):\n{done.stdout}\n{done.stderr}")
@@ -122,9 +129,15 @@ def run_wrk(
         bytes_per_request=data["bytes"] / requests if requests else 0.0,
         non_2xx=int(data["status"]),
         socket_errors=int(data["connect"] + data["read"] + data["write"] + data["timeout"]),
-        server_cpu_us=server_cpu * 1e6 / requests if server_cpu is not None and requests else None,
+        server_cpu_us=per_request_us(server_cpu, requests),
         other_cpu=other_cpu,
+        postgres_cpu_us=per_request_us(services["postgres"], requests),
+        redis_cpu_us=per_request_us(services["redis"], requests),
     )
+
+
+def per_request_us(seconds: float | None, requests: int) -> float | None:
+    return seconds * 1e6 / requests if seconds is not None and requests else None
 
 
 def write_script(path: Path, lua: str = "") -> Path:

@@ -14,6 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 from urllib.parse import urlencode
 
+from sqlalchemy import Connection, bindparam, text
+from sqlalchemy import Engine as SqlEngine
+
 from bench.errors import BenchError, ServerFailed
 from bench.servers import PYTHON, ROOT, Server, request
 
@@ -180,18 +183,23 @@ class ShopSetup:
 
 
 # --------------------------------------------------------------------------------------------
-# The benchmark's SQLite database
+# A SQLite database in a temp directory, read with sqlite3 (bench/soak.py, bench/fanout.py)
 
 
-def prepare_shop_db(tmp: Path, env: Mapping[str, str]) -> Path:
-    """The shop's database in `tmp` (env's DATABASE_URL): migrated, the demo loaded, the stock raised."""
-    db_path = tmp / "shop.db"
+def migrate_and_load(env: Mapping[str, str]) -> None:
+    """`python -m web migrate` and `load-demo` on env's DATABASE_URL."""
     for command in ("migrate", "load-demo"):
         done = subprocess.run(
             [PYTHON, "-m", "web", command], cwd=ROOT, env=env, capture_output=True, text=True, check=False
         )
         if done.returncode != 0:
             raise ServerFailed(f"`python -m web {command}` failed:\n{done.stdout}{done.stderr}")
+
+
+def prepare_shop_db(tmp: Path, env: Mapping[str, str]) -> Path:
+    """The shop's SQLite database in `tmp` (env's DATABASE_URL): migrated, the demo loaded, the stock raised."""
+    db_path = tmp / "shop.db"
+    migrate_and_load(env)
     raise_stock(db_path, ADD_PRODUCTS)
     return db_path
 
@@ -214,13 +222,52 @@ def reading(db_path: Path) -> Iterator[sqlite3.Connection]:
         conn.execute("COMMIT")
 
 
-def query_row(conn: sqlite3.Connection, sql: str, params: Sequence[object] = ()) -> tuple[int, ...]:
+# --------------------------------------------------------------------------------------------
+# The benchmark's database (SQLite or PostgreSQL), prepared and read back through SQLAlchemy
+
+
+def prepare_database(sql: SqlEngine, env: Mapping[str, str]) -> None:
+    """The shop's database (env's DATABASE_URL, `sql`): migrated, the demo loaded, the stock raised."""
+    migrate_and_load(env)
+    reset_stock(sql, ADD_PRODUCTS)
+
+
+def reset_stock(sql: SqlEngine, slugs: Sequence[str]) -> None:
+    with sql.begin() as conn:
+        conn.execute(
+            text(
+                "UPDATE variants SET stock = :stock WHERE product_id IN (SELECT id FROM products WHERE slug IN :slugs)"
+            ).bindparams(bindparam("slugs", expanding=True)),
+            {"stock": BENCH_STOCK, "slugs": list(slugs)},
+        )
+
+
+@contextlib.contextmanager
+def read_transaction(sql: SqlEngine) -> Iterator[Connection]:
+    """A connection to the benchmark's database in a read transaction: its queries all see one moment."""
+    if sql.dialect.name == "sqlite":
+        # pysqlite begins no transaction for a SELECT by itself: begin one explicitly.
+        with sql.connect() as conn:
+            conn = conn.execution_options(isolation_level="AUTOCOMMIT")
+            conn.exec_driver_sql("BEGIN")
+            yield conn
+            conn.exec_driver_sql("COMMIT")
+        return
+    # PostgreSQL's READ COMMITTED takes a new snapshot per statement; REPEATABLE READ keeps one.
+    with sql.connect() as conn:
+        conn = conn.execution_options(isolation_level="REPEATABLE READ")
+        with conn.begin():
+            yield conn
+
+
+def query_row(conn: Connection, sql: str, **params: object) -> tuple[int, ...]:
     """The one row of numbers `sql` selects."""
-    return tuple(int(value) for value in conn.execute(sql, tuple(params)).fetchone())
+    row = conn.execute(text(sql), params).one()
+    return tuple(int(value) for value in row)
 
 
-def max_cart_id(db_path: Path) -> int:
-    with reading(db_path) as conn:
+def max_cart_id(sql: SqlEngine) -> int:
+    with read_transaction(sql) as conn:
         return query_row(conn, "SELECT coalesce(max(id), 0) FROM carts")[0]
 
 
@@ -234,42 +281,47 @@ class Placements(NamedTuple):
     stock: tuple[int, ...]  # of the products asked about (each has one variant)
 
 
-def placements(db_path: Path, orders_after: int, lines: int, slugs: Sequence[str]) -> Placements:
-    with reading(db_path) as conn:
+def placements(sql: SqlEngine, orders_after: int, lines: int, slugs: Sequence[str]) -> Placements:
+    with read_transaction(sql) as conn:
         last, orders, wrong, negative = query_row(
             conn,
             "SELECT (SELECT coalesce(max(id), 0) FROM orders), count(*),"
-            " coalesce(sum((SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) != ?), 0),"
-            " (SELECT count(*) FROM variants WHERE stock < 0) FROM orders o WHERE o.id > ?",
-            (lines, orders_after),
+            " coalesce(sum(CASE WHEN (SELECT count(*) FROM order_lines l WHERE l.order_id = o.id) != :lines"
+            " THEN 1 ELSE 0 END), 0),"
+            " (SELECT count(*) FROM variants WHERE stock < 0) FROM orders o WHERE o.id > :after",
+            lines=lines,
+            after=orders_after,
         )
-        stock = dict(
-            conn.execute(
+        rows = conn.execute(
+            text(
                 "SELECT p.slug, sum(v.stock) FROM variants v JOIN products p ON p.id = v.product_id"
-                f" WHERE p.slug IN ({','.join('?' * len(slugs))}) GROUP BY p.slug",
-                tuple(slugs),
-            ).fetchall()
-        )
-    return Placements(last, orders, wrong, negative, tuple(int(stock[slug]) for slug in slugs))
+                " WHERE p.slug IN :slugs GROUP BY p.slug"
+            ).bindparams(bindparam("slugs", expanding=True)),
+            {"slugs": list(slugs)},
+        ).all()
+    stock = {str(slug): int(total) for slug, total in rows}
+    return Placements(last, orders, wrong, negative, tuple(stock[slug] for slug in slugs))
 
 
-def mail_pending(db_path: Path, timeout: float) -> int:
+def mail_pending(sql: SqlEngine, timeout: float) -> int:
     """Wait up to `timeout` seconds for the shop's background sender to send the outbox's mail; what is left."""
     deadline = time.monotonic() + timeout
     while True:
-        with reading(db_path) as conn:
+        with read_transaction(sql) as conn:
             pending = query_row(conn, "SELECT count(*) FROM outbox WHERE status = 'pending'")[0]
         if not pending or time.monotonic() >= deadline:
             return pending
         time.sleep(0.1)
 
 
-def cart_line_stats(db_path: Path, carts_after: int, limit: int) -> tuple[int, ...]:
+def cart_line_stats(sql: SqlEngine, carts_after: int, limit: int) -> tuple[int, ...]:
     """(lines, total quantity, lines at the per-line limit) in carts with id > carts_after."""
-    with reading(db_path) as conn:
+    with read_transaction(sql) as conn:
         return query_row(
             conn,
-            "SELECT count(*), coalesce(sum(quantity), 0), coalesce(sum(quantity >= ?), 0)"
-            " FROM cart_lines WHERE cart_id > ?",
-            (limit, carts_after),
+            "SELECT count(*), coalesce(sum(quantity), 0),"
+            " coalesce(sum(CASE WHEN quantity >= :limit THEN 1 ELSE 0 END), 0)"
+            " FROM cart_lines WHERE cart_id > :after",
+            limit=limit,
+            after=carts_after,
         )

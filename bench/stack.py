@@ -1,4 +1,5 @@
-"""What a run shares (`Plan`), and one HTTP parser's servers and scenarios (`Stack`)."""
+"""What a run shares (`Plan`), and one setup's servers and scenarios (`Stack`): an engine, a number
+of uvicorn workers and an HTTP parser."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
+from bench.engines import Engine
 from bench.load import write_script
 from bench.servers import HOST, PYTHON, Server, free_port, uvicorn_argv
 from bench.shop import ShopClient, ShopSetup
@@ -25,30 +27,49 @@ SHOP_READY = "/products/test-1"
 
 @dataclass(frozen=True)
 class Plan:
-    """What every parser's run shares: the options, the shop's environment and database, the timings."""
+    """What every setup's run shares: the options, the shop's environment (less its database), the timings."""
 
     args: argparse.Namespace
     wrk: str
     tmp: Path
     env: dict[str, str]
     settings: Settings
-    db_path: Path
     rounds: int
     duration: float
     warmup: float
 
 
 class Stack:
-    """One HTTP parser's servers and scenarios. Each scenario starts or finds its server in its setup()."""
+    """One setup's servers and scenarios: an engine, its workers per server, an HTTP parser. Each
+    scenario starts or finds its server in its setup()."""
 
     def __init__(
-        self, plan: Plan, parser: str, exit_stack: contextlib.ExitStack, kinds: Iterable[type[Scenario]]
+        self,
+        plan: Plan,
+        engine: Engine,
+        workers: int,
+        parser: str,
+        exit_stack: contextlib.ExitStack,
+        kinds: Iterable[type[Scenario]],
     ) -> None:
         self.plan = plan
+        self.engine = engine
+        self.workers = workers
         self.parser = parser
+        self.env = {**plan.env, **engine.env}  # the shop's, on this engine
         self.exit_stack = exit_stack  # stops the servers, also on Ctrl-C or SIGTERM
         self.servers: list[Server] = []  # in the order they started
         self.scenarios = [kind(self) for kind in kinds]  # in the order each round measures them
+
+    @property
+    def label(self) -> str:
+        """How the report names this setup, e.g. "postgres, 2 workers, httptools"."""
+        return f"{self.engine.name}, {self.workers} worker{'s' if self.workers > 1 else ''}, {self.parser}"
+
+    @property
+    def key(self) -> str:
+        """This setup in file names, e.g. "postgres-2-httptools"."""
+        return f"{self.engine.name}-{self.workers}-{self.parser}"
 
     def scenario(self, kind: type[S]) -> S:
         """This stack's scenario of that class."""
@@ -76,11 +97,11 @@ class Stack:
     ) -> Server:
         """Start uvicorn with `app` on a free port: the shop's uvicorn options and this stack's HTTP parser."""
         port = free_port()
-        argv = uvicorn_argv(app, port, *options, "--http", self.parser)
+        argv = uvicorn_argv(app, port, *options, "--http", self.parser, workers=self.workers)
         return self.start(Server(key, name, argv, env, port, self.log_path(key), ready_path, ready_status))
 
     def log_path(self, key: str) -> Path:
-        return self.plan.tmp / f"{key}-{self.parser}.log"
+        return self.plan.tmp / f"{key}-{self.key}.log"
 
     @cached_property
     def shop(self) -> ShopSetup:
@@ -88,11 +109,11 @@ class Stack:
         plan = self.plan
         if plan.args.shop_cli:
             port = free_port()
-            argv = [PYTHON, "-m", "web", "serve", "--workers", "1"]
-            env = {**plan.env, "HOST": HOST, "PORT": str(port)}
+            argv = [PYTHON, "-m", "web", "serve", "--workers", str(self.workers)]
+            env = {**self.env, "HOST": HOST, "PORT": str(port)}
             server = self.start(Server("shop", "shop", argv, env, port, self.log_path("shop"), SHOP_READY))
         else:
-            server = self.serve("shop", "shop", "web.app:create_app", plan.env, SHOP_READY, "--factory")
+            server = self.serve("shop", "shop", "web.app:create_app", self.env, SHOP_READY, "--factory")
         return ShopSetup.prepare(ShopClient(server, plan.settings.cookie_name))
 
     @cached_property

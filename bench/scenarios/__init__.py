@@ -12,7 +12,8 @@ from bench.scenarios.base import Load, Scenario
 from bench.scenarios.cart_page import CartPage
 from bench.scenarios.floor import Floor
 from bench.scenarios.place_order import PlaceOrder
+from bench.scenarios.product_page import ProductPage
 
-SCENARIOS: tuple[type[Scenario], ...] = (Bare, AddToCart, Floor, CartPage, PlaceOrder)
+SCENARIOS: tuple[type[Scenario], ...] = (Bare, AddToCart, Floor, CartPage, ProductPage, PlaceOrder)
 
-__all__ = ["SCENARIOS", "AddToCart", "Bare", "CartPage", "Floor", "Load", "PlaceOrder", "Scenario"]
+__all__ = ["SCENARIOS", "AddToCart", "Bare", "CartPage", "Floor", "Load", "PlaceOrder", "ProductPage", "Scenario"]

@@ -9,6 +9,7 @@ from bench.scenarios.base import Load, Scenario
 
 class Bare(Scenario):
     title = "bare Litestar GET /"
+    name = "bare"
     reference = True
 
     def setup(self) -> None:

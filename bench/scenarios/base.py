@@ -28,10 +28,11 @@ class Scenario:
     """One kind of request. A subclass sets `title`, starts or finds its `server` in setup() and says in load()
     what wrk sends each round; describe() and measured() are for the few that say or check more.
 
-    One instance per HTTP parser (its `stack`), which keeps that parser's results.
+    One instance per setup (its `stack`: engine, workers, HTTP parser), which keeps that setup's results.
     """
 
     title: ClassVar[str]  # its row in the tables
+    name: ClassVar[str]  # its name in the JSON (var/bench/latest.json)
     reference: ClassVar[bool] = False  # a yardstick rather than the shop: listed first in the summary
     server: Server  # the server its load goes to, set by setup()
 

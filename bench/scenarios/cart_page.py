@@ -7,6 +7,7 @@ from bench.scenarios.base import Load, Scenario
 
 class CartPage(Scenario):
     title = "cart page GET /cart (3 lines)"
+    name = "cart_page"
 
     def setup(self) -> None:
         shop = self.stack.shop

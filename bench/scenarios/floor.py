@@ -1,4 +1,5 @@
-"""The floor under an add: bench/floor_app.py, the add's form and SQL on the shop's database, nothing rendered.
+"""The floor under an add: the add's form, session and SQL on the shop's database, nothing rendered:
+bench/floor_app.py on SQLite, bench/floor_pg_app.py on PostgreSQL + Redis.
 
 It replays the add-to-cart scenario's requests of the same round, after the add's writes were checked.
 """
@@ -11,13 +12,18 @@ from bench.scenarios.base import Load, Scenario
 
 class Floor(Scenario):
     title = "floor: form + add's SQL, no HTML"
+    name = "floor"
     reference = True
 
     def setup(self) -> None:
-        plan = self.stack.plan
-        env = {**plan.env, "STOREFRONT_DB": str(plan.db_path), "STOREFRONT_FLOOR_BYTES": str(self.stack.shop.add_bytes)}
+        stack = self.stack
+        env = {**stack.env, "STOREFRONT_FLOOR_BYTES": str(stack.shop.add_bytes)}
+        app = "bench.floor_pg_app:app"
+        if stack.engine.name == "sqlite":
+            env["STOREFRONT_DB"] = stack.engine.url.removeprefix("sqlite:///")
+            app = "bench.floor_app:app"
         # The floor app has no GET route: a 404 says it is up.
-        self.server = self.stack.serve("floor", "floor app", "bench.floor_app:app", env, "/nowhere", ready_status=404)
+        self.server = stack.serve("floor", "floor app", app, env, "/nowhere", ready_status=404)
 
     def describe(self) -> str:
         return "and the floor over the same ones after it"
