@@ -8,6 +8,7 @@ the cart's total quantity.
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from litestar.testing import TestClient
 from tests.conftest import BASE_URL, HTMX_GET, Shopper, add_form, htmx_headers, login, register, sql, variant_id
 from tests.factories import make_staff
 from tests.test_static_and_compression import fingerprinted
+from web.cart.store import purge_carts
 
 BADGE = re.compile(
     r'<a id="cart-badge"[^>]*>.*?>Cart</span> <span class="cart-count" data-count="(\d+)">(\d+)</span>',
@@ -196,6 +198,7 @@ def test_add_beyond_stock_clamps_and_says_so(shopper: Shopper) -> None:
     shopper.visit("/products/linen-shirt")
     response = shopper.add("linen-shirt", 9, label="S", htmx=True)
     assert_htmx_update(response, shopper, "catalog-add-status", "Only 4 in stock: you now have 4.")
+    assert 'class="add-status add-status-warning"' in response.text  # fewer than asked: not a success
     assert badge_count(response.text) == 4
     response = shopper.add("linen-shirt", 1, label="S")
     message = "You already have the most we can sell of Linen shirt (S) in your cart (4)."
@@ -345,6 +348,50 @@ def test_an_emptied_cart_can_be_put_back_once(stocked: Shopper, with_htmx: bool)
         stocked.visit("/cart").text
     )
     assert quantities(stocked) == before
+
+
+@pytest.mark.parametrize("as_user", [False, True], ids=["guest", "user"])
+def test_putting_back_after_housekeeping_purged_the_emptied_cart_makes_a_new_one(
+    shopper: Shopper, as_user: bool
+) -> None:
+    """The emptied cart is an empty cart: housekeeping deletes it after a day. Put back still works."""
+    if as_user:
+        register(shopper.app, "back@example.com")
+        login(shopper, "back@example.com")
+    shopper.visit("/products/test-1")
+    shopper.add("test-1", 2)
+    sql(shopper.app, "UPDATE carts SET created_at = created_at - 2 * 86400")
+    assert shopper.post("/cart/clear", {"next": "/cart"}).status_code == 303
+    with shopper.app.state.shop.db.engine.begin() as conn:
+        assert purge_carts(conn, int(time.time()), 30) == (0, 1)
+    response = shopper.post("/cart/put-back", {"next": "/cart"})
+    assert response.status_code == 303
+    assert quantities(shopper) == {"Test product 1": 2}
+
+
+def test_another_account_logging_in_is_not_offered_what_the_first_emptied(shopper: Shopper) -> None:
+    for email in ("first@example.com", "second@example.com"):
+        register(shopper.app, email)
+    login(shopper, "first@example.com")
+    shopper.visit("/products/test-1")
+    shopper.add("test-1", 2)
+    shopper.post("/cart/clear", {"next": "/cart"})
+    login(shopper, "second@example.com")  # from a login form left open, without logging out
+    assert 'action="/cart/put-back"' not in shopper.visit("/cart").text
+    shopper.post("/cart/put-back", {"next": "/cart"})
+    assert quantities(shopper) == {}
+
+
+def test_a_parked_cart_whose_id_now_names_another_cart_is_not_put_back(stocked: Shopper) -> None:
+    """SQLite may give a purged cart's id to a new cart: the id the session keeps is checked with its
+    creation time, so a put-back never takes another shopper's cart. Here that cart's row is made to
+    look like another (created at another second)."""
+    stocked.post("/cart/clear", {"next": "/cart"})
+    ((parked,),) = sql(stocked.app, "SELECT DISTINCT cart_id FROM cart_lines")
+    sql(stocked.app, "UPDATE carts SET created_at = created_at + 1 WHERE id = :id", id=parked)
+    stocked.post("/cart/put-back", {"next": "/cart"})
+    assert quantities(stocked) == {}
+    assert sql(stocked.app, "SELECT count(*) FROM cart_lines WHERE cart_id = :id", id=parked) != [(0,)]
 
 
 def test_putting_back_sums_with_what_was_added_since_and_keeps_to_the_stock(stocked: Shopper) -> None:

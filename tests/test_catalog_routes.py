@@ -9,7 +9,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, HTMX_GET, Shopper, variant_id
+from tests.conftest import BASE_URL, CSRF, HTMX_GET, Shopper, htmx_headers, variant_id
 from tests.factories import sell_out, set_stock, withdraw, withdraw_category
 from web import demo
 from web.app import create_app
@@ -300,6 +300,17 @@ def test_a_404_page_keeps_the_header_with_the_shoppers_cart_and_login(shopper: S
     assert 'id="accounts-user-nav"' in response.text and 'id="locality-deliver-to"' in response.text
     assert 'id="cart-drawer"' in response.text  # the badge opens it, as on every page
     assert f"/login?next={path}" in response.text  # "Log in" comes back here
+
+
+def test_a_first_visitor_landing_on_a_404_can_use_its_forms(client: TestClient[Litestar]) -> None:
+    """The page carries a session's CSRF token, so its cookie comes with it."""
+    page = client.get("/products/no-such-product")
+    assert page.status_code == 404
+    token = CSRF.search(page.text)
+    assert token is not None
+    headers = htmx_headers(token.group(1), "/products/no-such-product", "locality-deliver-to")
+    chosen = client.post("/deliver-to", data={"country": "DE", "postcode": "10117", "next": "/"}, headers=headers)
+    assert chosen.status_code == 200, chosen.text
 
 
 def test_an_address_of_no_page_is_404_for_every_method_and_json_under_api(client: TestClient[Litestar]) -> None:

@@ -84,7 +84,9 @@ def respond(
         # The target keeps its content; the message arrives out of band in the toast region, or
         # for a form in the open cart drawer, in the drawer's own (the page behind it is out of reach).
         headers["HX-Reswap"] = "none"
-        region = "cart-drawer-status" if header(request, "hx-target") == "cart-drawer" else "toast"
+        # (A tab's background refresh of a closed drawer is a GET: its refusal goes to the page's.)
+        from_drawer = header(request, "hx-target") == "cart-drawer" and request.method == "POST"
+        region = "cart-drawer-status" if from_drawer else "toast"
         toast = {**context, "oob": True, "region": region}
         return html(renderer(request).render("partials/toast.html", toast), status, headers)
     if layout is not None:

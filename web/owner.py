@@ -23,6 +23,9 @@ USER_EMAIL = "user_email"
 USER_NAME = "user_name"
 # A guest's own random token: scopes a guest's checkout keys (the session id rotates, this does not).
 GUEST_TOKEN = "guest_token"
+# The lines "Empty the cart" set aside, for "Put them back": [cart id, its created_at] (a cart id
+# alone could name another cart by then, SQLite reusing the id of a purged one). Dropped at login.
+EMPTIED_CART = "emptied_cart"
 # The numbers of the orders this session placed or found by number and email: a guest's way back to them.
 ORDERS = "orders"
 ORDERS_KEPT = 20
@@ -87,8 +90,23 @@ def keep_unmerged(v: Visit, cart_id: int | None) -> None:
         v.session.set(UNMERGED_CART_ID, cart_id)
 
 
+def keep_emptied(v: Visit, parked: tuple[int, int] | None) -> None:
+    """The cart (id, created_at) holding what "Empty the cart" set aside, or None: nothing to put back."""
+    if parked is None:
+        v.session.pop(EMPTIED_CART)
+    else:
+        v.session.set(EMPTIED_CART, list(parked))
+
+
+def emptied(v: Visit) -> tuple[int, int] | None:
+    found = v.session.get(EMPTIED_CART)
+    return (int(found[0]), int(found[1])) if isinstance(found, list) and len(found) == 2 else None
+
+
 def log_in(v: Visit, user: SignedIn, cart_id: int) -> None:
-    """The session belongs to `user` from now on, with their cart; a new ID and CSRF token seal it."""
+    """The session belongs to `user` from now on, with their cart; a new ID and CSRF token seal it.
+    What an earlier "Empty the cart" set aside is not offered to them (another account's, maybe)."""
+    v.session.pop(EMPTIED_CART)
     v.session.set(USER_ID, user.id)
     v.session.set(USER_EMAIL, user.email)
     v.session.set(USER_NAME, user.name)

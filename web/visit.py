@@ -139,6 +139,8 @@ async def visit(
         except NotFound as missing:
             if shop.page_layout is not None and is_page_request(request):
                 missing.layout = shop.page_layout(done)
+                # The 404 page's forms carry this session's token: its cookie goes with the page.
+                request.scope.setdefault("state", {})["session"] = session
             raise
         changed.extend(done.changed_orders)
         if head:

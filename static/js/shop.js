@@ -132,6 +132,14 @@
   // six seconds, a wait that stops while the pointer or the focus is on the message.
   const MESSAGE_SECONDS = 6;
   function dismiss(alert) {
+    if (alert.contains(document.activeElement)) {
+      // The focus was on it (its close button): give it to the main content, not to <body>.
+      const main = document.getElementById("main");
+      if (main) {
+        main.setAttribute("tabindex", "-1");
+        main.focus();
+      }
+    }
     alert.classList.add("leaving");
     window.setTimeout(function () { alert.remove(); }, 200);
   }
@@ -147,8 +155,13 @@
     alert.appendChild(close);
     if (alert.dataset.level === "error") return;
     let timer = null;
-    function wait() { timer = window.setTimeout(function () { dismiss(alert); }, MESSAGE_SECONDS * 1000); }
     function hold() { window.clearTimeout(timer); }
+    function wait() {
+      hold();
+      // Not while the pointer or the focus is still on it (leaving one of the two is not leaving).
+      if (alert.matches(":hover") || alert.contains(document.activeElement)) return;
+      timer = window.setTimeout(function () { dismiss(alert); }, MESSAGE_SECONDS * 1000);
+    }
     alert.addEventListener("mouseenter", hold);
     alert.addEventListener("focusin", hold);
     alert.addEventListener("mouseleave", wait);

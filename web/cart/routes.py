@@ -74,7 +74,8 @@ async def add_item(request: Request) -> Response[str]:
 
     def work(v: Visit) -> dict[str, Any]:
         result = cart.add_to_cart(v, variant_id, quantity, product_slug)
-        level = "success" if result.added else "info"
+        # Fewer than asked (the stock or the per-line limit): a warning; none at all: a note.
+        level = "info" if not result.added else "warning" if result.added < result.requested else "success"
         if not is_htmx(request):
             v.session.flash(result.message, level)
             return {}

@@ -94,34 +94,37 @@ def remove_product(v: Visit, product_slug: str) -> str:
     return store.remove_product(v.conn, owner.resolve_owner(v).cart_id, product_id, name)
 
 
-# The session's pointer to the lines "Empty the cart" set aside, for "Put them back".
-EMPTIED = "emptied_cart"
-
-
 def empty(v: Visit) -> str:
     """Empty the owner's cart, keeping its lines aside so that the shopper can put them back."""
     parked = store.park(v.conn, owner.resolve_owner(v).cart_id, v.now)
     if parked is None:
         return Said("Your cart is already empty.", "info")
-    earlier = v.session.get(EMPTIED)
-    if earlier is not None:
-        v.conn.execute(delete(carts).where(carts.c.id == earlier, carts.c.user_id.is_(None)))
-    v.session.set(EMPTIED, parked)
+    earlier = owner.emptied(v)
+    if earlier is not None and (earlier_id := store.parked_cart(v.conn, earlier)) is not None:
+        v.conn.execute(delete(carts).where(carts.c.id == earlier_id))
+    owner.keep_emptied(v, parked)
     return "Your cart is now empty. Changed your mind? Put them back below."
 
 
 def can_put_back(v: Visit) -> bool:
-    return v.session.get(EMPTIED) is not None
+    return owner.emptied(v) is not None
 
 
 def put_back(v: Visit) -> str:
     """Merge the lines the last "Empty the cart" set aside into the owner's cart, summed and clamped
     to stock and the per-line limit as at login; what that did, in words."""
-    parked = v.session.pop(EMPTIED)
-    if parked is None:
+    kept = owner.emptied(v)
+    owner.keep_emptied(v, None)
+    parked = store.parked_cart(v.conn, kept) if kept is not None else None
+    if kept is None:
         return Said("There is nothing to put back.", "info")
-    cart_id = cart_for_writing(v, owner.resolve_owner(v))
-    report = store.merge(v.conn, int(parked), cart_id, v.settings.max_line_quantity, v.now)
+    if parked is None:
+        return Said("Those items are no longer kept: there is nothing to put back.", "info")
+    who = owner.resolve_owner(v)
+    if who.cart_id is not None and not store.cart_exists(v.conn, who.cart_id):
+        owner.own_cart(v, None)  # emptied, then purged as an empty cart meanwhile: a new one is made
+        who = owner.resolve_owner(v)
+    report = store.merge(v.conn, parked, cart_for_writing(v, who), v.settings.max_line_quantity, v.now)
     if not report.lines:
         return Said("Those items are no longer kept: there is nothing to put back.", "info")
     put = "1 item was" if report.added == 1 else f"{report.added} items were"

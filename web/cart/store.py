@@ -400,10 +400,11 @@ def remove_product(conn: Connection, cart_id: int | None, product_id: int, produ
     return f"Removed {product_name} from your cart."
 
 
-def park(conn: Connection, cart_id: int | None, now: int) -> int | None:
+def park(conn: Connection, cart_id: int | None, now: int) -> tuple[int, int] | None:
     """Empty the cart by moving its lines to a new cart of no one's, which "Put them back" merges
-    back (merge() below: summed, clamped, reported); None when there was nothing to move. A parked
-    cart nobody takes back is a guest cart like any other, and purge_carts() deletes it in time."""
+    back (merge() below: summed, clamped, reported): that cart's (id, created_at), or None when
+    there was nothing to move. A parked cart nobody takes back is a guest cart like any other, and
+    purge_carts() deletes it in time."""
     if cart_id is None:
         return None
     parked = int(conn.execute(insert(carts).values(created_at=now).returning(carts.c.id)).scalar_one())
@@ -411,7 +412,20 @@ def park(conn: Connection, cart_id: int | None, now: int) -> int | None:
     if not moved:
         conn.execute(delete(carts).where(carts.c.id == parked))
         return None
-    return parked
+    return parked, now
+
+
+def parked_cart(conn: Connection, parked: tuple[int, int]) -> int | None:
+    """The parked cart's id if it is still the one park() made: no one's, created then."""
+    cart_id, created_at = parked
+    found = conn.execute(
+        select(carts.c.id).where(carts.c.id == cart_id, carts.c.created_at == created_at, carts.c.user_id.is_(None))
+    ).scalar()
+    return int(found) if found is not None else None
+
+
+def cart_exists(conn: Connection, cart_id: int) -> bool:
+    return conn.execute(select(carts.c.id).where(carts.c.id == cart_id)).first() is not None
 
 
 @dataclass
