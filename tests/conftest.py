@@ -20,6 +20,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import create_engine, text
+from sqlalchemy.exc import DBAPIError
 
 from web import demo
 from web.__main__ import migrate
@@ -167,7 +168,18 @@ def client(app: Litestar) -> Iterator[TestClient[Litestar]]:
 
 
 def sql(app: Litestar, statement: str, **params: Any) -> list[Any]:
-    """Read or change the test database directly, outside the app's own code paths."""
+    """Read or change the test database directly, outside the app's own code paths. A pooled
+    connection the server closed meanwhile (tests/faults/ terminate them) is replaced once, as the
+    app's units do (web/db.py, run_sync())."""
+    try:
+        return _sql(app, statement, params)
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        return _sql(app, statement, params)
+
+
+def _sql(app: Litestar, statement: str, params: dict[str, Any]) -> list[Any]:
     with app.state.shop.db.engine.begin() as conn:
         result = conn.execute(text(statement), params)
         return list(result.all()) if result.returns_rows else []

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from litestar import Litestar
@@ -316,3 +317,37 @@ def test_in_redis_a_due_expiry_refresh_does_not_undo_a_write_made_meanwhile(shop
         reading.commit()  # ... and then the page view's unit ends
         committed(reading)
     assert json.loads(store.redis.get(name))["data"]["written"] == "meanwhile"
+
+
+@pytest.mark.skipif(not TEST_REDIS_URL, reason="counts the commands sent to Redis")
+def test_a_one_key_session_save_is_one_redis_command_without_multi(
+    app: Litestar, shopper: Shopper, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A guest's first add saves the session: one SET, not MULTI, SET, EXEC (web/sessions.py _execute).
+    Counted in this process (the Redis server is shared with the other test processes)."""
+    from redis.client import Pipeline
+
+    sent: list[str] = []
+    client = app.state.shop.sessions.redis
+    single = client.execute_command
+    in_transaction = Pipeline._execute_transaction
+    in_pipeline = Pipeline._execute_pipeline
+
+    def command(*args: Any, **options: Any) -> Any:
+        sent.append(str(args[0]).upper())
+        return single(*args, **options)
+
+    def transaction(self: Pipeline, connection: Any, commands: Any, raise_on_error: bool) -> Any:
+        sent.extend(["MULTI", *(str(args[0]).upper() for args, _ in commands), "EXEC"])
+        return in_transaction(self, connection, commands, raise_on_error)
+
+    def pipeline(self: Pipeline, connection: Any, commands: Any, raise_on_error: bool) -> Any:
+        sent.extend(str(args[0]).upper() for args, _ in commands)
+        return in_pipeline(self, connection, commands, raise_on_error)
+
+    shopper.visit("/products/test-1")
+    monkeypatch.setattr(client, "execute_command", command)
+    monkeypatch.setattr(Pipeline, "_execute_transaction", transaction)
+    monkeypatch.setattr(Pipeline, "_execute_pipeline", pipeline)
+    assert shopper.add("test-1", htmx=True).status_code == 200
+    assert sent == ["GET", "SET"]

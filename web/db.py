@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from weakref import WeakKeyDictionary, WeakSet
 
 import anyio.to_thread
+import psycopg
 from sqlalchemy import Connection, create_engine, event, exc, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
@@ -37,8 +38,15 @@ SQLITE_BUSY_TIMEOUT_MS = 2000
 # connection's info, which outlives the unit in the pool and cannot be read once the connection is lost.
 WAITING: WeakKeyDictionary[Connection, list[Callable[[], None]]] = WeakKeyDictionary()
 HOLDING_LOCKS: WeakSet[Connection] = WeakSet()
-# The advisory lock number each PostgreSQL unit serialised on (Database.serialise()).
+# The advisory lock number each PostgreSQL unit serialised on (Database.serialise()), and the units
+# that sent their own BEGIN with it.
 SERIALISED: WeakKeyDictionary[Connection, int] = WeakKeyDictionary()
+OWN_BEGIN: WeakSet[Connection] = WeakSet()
+# psycopg's pq.TransactionStatus.IDLE: no transaction open on the server.
+IDLE = 0
+# How each engine's Database counts a statement run on the driver itself (Prepared, on PostgreSQL),
+# which SQLAlchemy's events do not see.
+DRIVER_STATEMENTS: WeakKeyDictionary[Engine, Callable[[str], None]] = WeakKeyDictionary()
 
 
 class least(GenericFunction[Any]):
@@ -74,40 +82,62 @@ def sqlite_driver(conn: Connection) -> sqlite3.Connection:
 class Prepared:
     """A hot path's statement: built once with bound parameters, compiled once, run on the driver.
 
-    On SQLite it runs on the sqlite3 connection itself: SQLAlchemy's per-execution work (about
-    25 µs) costs several times what SQLite takes to run these statements (docs/design.md §8,
-    bench/README.md). Other engines run it through SQLAlchemy as usual, where a worker-thread hop
-    costs far more. Either way rows have the statement's column names as attributes.
+    SQLAlchemy's per-execution work costs several times what the database takes to run these
+    statements: about 25 µs against SQLite's few, and about 140 µs of CPU against psycopg's 70
+    (docs/design.md §8, bench/README.md). So on SQLite it runs on the sqlite3 connection itself, and
+    on PostgreSQL on psycopg's, inside the unit's transaction (begun in SQLAlchemy's terms too, so
+    the unit commits it). Other drivers run it through SQLAlchemy. Rows have the statement's column
+    names as attributes. Parameters go to the driver as they are: ints, strings and None.
     """
 
     def __init__(self, statement: Select[Any] | CompoundSelect[Any] | UpdateBase) -> None:
         self.statement = statement
         columns = [column.key for column in getattr(statement, "exported_columns", ())]
         self.row: Any = namedtuple("Row", columns, rename=True) if columns else None
-        self._sql: tuple[str, dict[str, Any]] | None = None
+        self._compiled: dict[str, tuple[str, dict[str, Any]]] = {}
 
     def sqlite(self) -> tuple[str, dict[str, Any]]:
         """The statement's SQLite text and the values bound in it, compiled on first use."""
-        if self._sql is None:
-            compiled = self.statement.compile(dialect=SQLITE_NAMED)
-            # Values bound in the statement itself (e.g. the 0 of `stock > 0`); the caller's are added.
-            self._sql = str(compiled), {name: value for name, value in compiled.params.items() if value is not None}
-        return self._sql
+        return self.compiled("sqlite", SQLITE_NAMED)
 
-    def _sqlite(self, conn: Connection, params: dict[str, Any]) -> sqlite3.Cursor | None:
-        if conn.dialect.name != "sqlite":
+    def compiled(self, name: str, dialect: Any) -> tuple[str, dict[str, Any]]:
+        """The statement's text for `dialect` and the values bound in it (e.g. the 0 of `stock > 0`;
+        the caller's are added), compiled on first use."""
+        found = self._compiled.get(name)
+        if found is None:
+            compiled = self.statement.compile(dialect=dialect)
+            found = self._compiled[name] = (
+                str(compiled),
+                {name: value for name, value in compiled.params.items() if value is not None},
+            )
+        return found
+
+    def _driver(self, conn: Connection, params: dict[str, Any]) -> Any:
+        """The driver's cursor after running the statement, or None: run it through SQLAlchemy."""
+        dialect = conn.dialect
+        if dialect.name == "sqlite":
+            sql, defaults = self.sqlite()
+            return sqlite_driver(conn).execute(sql, {**defaults, **params} if defaults else params)
+        if dialect.name != "postgresql" or dialect.driver != "psycopg":
             return None
-        sql, defaults = self.sqlite()
-        return sqlite_driver(conn).execute(sql, {**defaults, **params} if defaults else params)
+        sql, defaults = self.compiled("postgresql", dialect)
+        if not conn.in_transaction():
+            conn.begin()  # psycopg begins on the server with the statement; this unit commits it
+        count = DRIVER_STATEMENTS.get(conn.engine)
+        if count is not None:
+            count(sql)
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute(sql, {**defaults, **params} if defaults else params)
+        return cursor
 
     def all(self, conn: Connection, **params: Any) -> list[Any]:
-        cursor = self._sqlite(conn, params)
+        cursor = self._driver(conn, params)
         if cursor is None:
             return list(conn.execute(self.statement, params).all())
         return list(map(self.row._make, cursor.fetchall())) if self.row else []
 
     def first(self, conn: Connection, **params: Any) -> Any:
-        cursor = self._sqlite(conn, params)
+        cursor = self._driver(conn, params)
         if cursor is None:
             return conn.execute(self.statement, params).first()
         row = cursor.fetchone()
@@ -120,10 +150,10 @@ class Prepared:
 
     def run(self, conn: Connection, **params: Any) -> int:
         """Run a statement that returns no rows; the number of rows it changed."""
-        cursor = self._sqlite(conn, params)
+        cursor = self._driver(conn, params)
         if cursor is None:
             return int(conn.execute(self.statement, params).rowcount or 0)
-        return cursor.rowcount
+        return int(cursor.rowcount)
 
 
 def after_commit(conn: Connection, action: Callable[[], None]) -> None:
@@ -156,6 +186,10 @@ class DatabaseUnavailable(Exception):
     """The database is down, locked for too long or not migrated: the shopper gets a 503."""
 
 
+class ConnectionLost(Exception):
+    """A unit's connection was found closed by the server before the unit committed."""
+
+
 def sqlalchemy_url(url: str) -> str:
     """Accept the plain URLs hosting platforms hand out and pick our driver for them."""
     for prefix in ("postgres://", "postgresql://"):
@@ -186,7 +220,10 @@ class Database:
             path = self.url.split(":///", 1)[1] if ":///" in self.url else ""
             if path and path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(self.url, pool_pre_ping=not self.is_sqlite)
+        # No pre-ping: it is a round trip before every unit. A pooled connection the server closed
+        # (a restart) fails its unit's first statement instead, and run_sync() runs the unit again
+        # on a new one (SQLAlchemy has invalidated every connection of the pool made before).
+        self.engine = create_engine(self.url)
         inline = settings.run_units_inline
         self.inline = self.is_sqlite if inline is None else inline
         self._write_lock = threading.Lock()
@@ -203,6 +240,8 @@ class Database:
             @event.listens_for(self.engine, "before_cursor_execute")
             def _count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
                 self._count(statement)
+
+            DRIVER_STATEMENTS[self.engine] = self._count
 
     def _count(self, statement: str) -> None:
         self.statements += 1
@@ -224,20 +263,41 @@ class Database:
         try:
             if self.is_sqlite:
                 return self._run_on_thread_connection(work)
-            with self.engine.connect() as conn:
-                try:
-                    result = work(conn)
-                    if conn.in_transaction():
-                        conn.commit()
-                    committed(conn)
-                    return result
-                finally:
-                    WAITING.pop(conn, None)
-                    self._unlock(conn)
+            try:
+                return self._run_pooled(work)
+            except ConnectionLost:
+                # The server had closed the pooled connection (a restart, an idle timeout) before the
+                # unit committed anything: once more, on a new connection.
+                return self._run_pooled(work)
+        except ConnectionLost as lost:
+            raise DatabaseUnavailable(str(lost.__cause__)) from lost
         except exc.OperationalError as error:
             raise DatabaseUnavailable(str(error.orig)) from error
         except sqlite3.OperationalError as error:  # from a Prepared statement, run on the driver
             raise DatabaseUnavailable(str(error)) from error
+
+    def _run_pooled(self, work: Callable[[Connection], T]) -> T:
+        with self.engine.connect() as conn:
+            try:
+                try:
+                    result = work(conn)
+                except exc.DBAPIError as error:
+                    if error.connection_invalidated:
+                        raise ConnectionLost from error  # its transaction died with it: nothing committed
+                    raise
+                except psycopg.OperationalError as error:  # from a Prepared statement, run on the driver
+                    if conn.connection.driver_connection.broken:  # type: ignore[union-attr]
+                        conn.invalidate()
+                        raise ConnectionLost from error
+                    raise DatabaseUnavailable(str(error)) from error
+                if conn.in_transaction():
+                    conn.commit()
+                committed(conn)
+                return result
+            finally:
+                WAITING.pop(conn, None)
+                self._unlock(conn)
+                self._end_own_begin(conn)
 
     def _run_on_thread_connection(self, work: Callable[[Connection], T]) -> T:
         """SQLite: each thread keeps one open connection (inline units all run on the event loop's
@@ -300,10 +360,21 @@ class Database:
         transaction: it ends with the commit. Only a unit that queues work for after the commit
         holds it longer (hold_past_commit()), and run_sync() lets that go when the unit ends.
         """
-        if not self.is_sqlite:
-            number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
-            SERIALISED[conn] = number
+        if self.is_sqlite:
+            return
+        number = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big", signed=True)
+        SERIALISED[conn] = number
+        driver = conn.connection.driver_connection
+        if driver.info.transaction_status != IDLE:  # type: ignore[union-attr]
             conn.execute(text("SELECT pg_advisory_xact_lock(:number)"), {"number": number})
+            return
+        # The unit's first statement: BEGIN and the lock in one round trip, one simple query (psycopg
+        # would send its own BEGIN first). psycopg leaves the transaction to us while in autocommit
+        # and commits or rolls back by the server's transaction status; _end_own_begin() puts
+        # autocommit back when the unit ends. `number` is an int: nothing to quote.
+        driver.autocommit = True  # type: ignore[union-attr]
+        OWN_BEGIN.add(conn)
+        conn.exec_driver_sql(f"BEGIN; SELECT pg_advisory_xact_lock({number})")
 
     @staticmethod
     def _unlock(conn: Connection) -> None:
@@ -325,6 +396,21 @@ class Database:
             finally:
                 driver.autocommit = False  # type: ignore[union-attr]
         except Exception:  # whatever it is, the connection is discarded, and its locks with it
+            conn.invalidate()
+
+    @staticmethod
+    def _end_own_begin(conn: Connection) -> None:
+        """A unit whose BEGIN serialise() sent ends with its connection as the pool expects it: out of
+        any transaction, psycopg managing transactions again. One that cannot is discarded."""
+        if conn not in OWN_BEGIN:
+            return
+        OWN_BEGIN.discard(conn)
+        if conn.invalidated:
+            return
+        try:
+            conn.rollback()  # a failed unit's transaction; nothing is sent after a commit
+            conn.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
+        except Exception:
             conn.invalidate()
 
     def dispose(self) -> None:

@@ -497,14 +497,21 @@ class RedisSessionStore(SessionStore):
             return
         pipe = self.redis.pipeline()
         yield pipe
-        pipe.execute()
+        self._execute(pipe)
 
     @staticmethod
-    def _send(pipe: Any, session: Session) -> None:
+    def _execute(pipe: Any) -> None:
+        """Send the queued writes: several in one MULTI/EXEC, so they apply together; one alone as it
+        is, being atomic by itself (two commands fewer: a guest's session save is one SET)."""
+        pipe.transaction = len(pipe) > 1
+        pipe.execute()
+
+    @classmethod
+    def _send(cls, pipe: Any, session: Session) -> None:
         from redis.exceptions import RedisError
 
         try:
-            pipe.execute()
+            cls._execute(pipe)
         except RedisError as error:
             session.not_stored(error)
 

@@ -180,3 +180,27 @@ def test_a_database_lost_in_the_middle_of_placing_an_order_writes_none_of_it(
     assert placed.status_code == 303 and placed.headers["location"].startswith("/orders/"), placed.headers
     assert sql(app, "SELECT count(*) FROM orders") == [(1,)]
     assert shopper.visit(placed.headers["location"]).text.count("Thank you!") == 1
+
+
+@pytest.mark.postgres_only
+def test_pooled_connections_the_server_closed_while_idle_cost_no_request_its_answer(
+    app: Litestar, shopper: Shopper
+) -> None:
+    """No pre-ping: a unit that finds its pooled connection closed (a server restart while the shop
+    was idle) runs again on a new one, having committed nothing (web/db.py, run_sync())."""
+    shopper.add("test-1")
+    database = app.state.shop.db.engine.url.database
+    admin = create_engine(sqlalchemy_url(TEST_DATABASE_URL), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            closed = conn.execute(
+                text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = :db"),
+                {"db": database},
+            ).scalar()
+    finally:
+        admin.dispose()
+    assert closed
+    added = shopper.add("test-1", htmx=True)  # a write: the lock, the cart read, the upsert
+    assert added.status_code == 200, added.text
+    assert shopper.cart()["items"][0]["qty"] == 2
+    assert shopper.client.get("/cart").status_code == 200
