@@ -17,7 +17,7 @@ import pytest
 from tests.conftest import TEST_DATABASE_URL, TEST_REDIS_URL
 from tests.livestreams import Server, live_server
 from web.__main__ import serve
-from web.settings import Settings
+from web.settings import Settings, SettingsError
 
 HEADER_TIMEOUT = 1
 MAX_CONCURRENCY = 4
@@ -152,3 +152,12 @@ def test_serve_passes_the_limits_from_the_environment_to_uvicorn(
     serve(Settings.from_env(env), workers=1)
     assert passed["timeout_keep_alive"] == 7 and passed["limit_concurrency"] == 300
     assert passed["http"].keywords == {"max_header_bytes": 20000, "header_timeout": 3}
+
+
+def test_the_database_pool_is_sized_by_its_settings() -> None:
+    env = {"DB_POOL_SIZE": "25", "DB_MAX_OVERFLOW": "5", "DB_POOL_TIMEOUT_SECONDS": "3"}
+    settings = Settings.from_env(env)
+    assert (settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_seconds) == (25, 5, 3)
+    assert (Settings.from_env({}).db_pool_size, Settings.from_env({}).db_max_overflow) == (10, 10)
+    with pytest.raises(SettingsError, match="DB_POOL_SIZE"):
+        Settings.from_env({"DB_POOL_SIZE": "0"})

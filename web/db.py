@@ -223,7 +223,16 @@ class Database:
         # No pre-ping: it is a round trip before every unit. A pooled connection the server closed
         # (a restart) fails its unit's first statement instead, and run_sync() runs the unit again
         # on a new one (SQLAlchemy has invalidated every connection of the pool made before).
-        self.engine = create_engine(self.url)
+        pool = (
+            {}
+            if self.is_sqlite
+            else {
+                "pool_size": settings.db_pool_size,
+                "max_overflow": settings.db_max_overflow,
+                "pool_timeout": settings.db_pool_timeout_seconds,
+            }
+        )
+        self.engine = create_engine(self.url, **pool)
         inline = settings.run_units_inline
         self.inline = self.is_sqlite if inline is None else inline
         self._write_lock = threading.Lock()
@@ -271,6 +280,8 @@ class Database:
                 return self._run_pooled(work)
         except ConnectionLost as lost:
             raise DatabaseUnavailable(str(lost.__cause__)) from lost
+        except exc.TimeoutError as error:  # every connection of the pool busy for pool_timeout
+            raise DatabaseUnavailable(f"no free database connection: {error}") from error
         except exc.OperationalError as error:
             raise DatabaseUnavailable(str(error.orig)) from error
         except sqlite3.OperationalError as error:  # from a Prepared statement, run on the driver
@@ -296,8 +307,7 @@ class Database:
                 return result
             finally:
                 WAITING.pop(conn, None)
-                self._unlock(conn)
-                self._end_own_begin(conn)
+                self._release(conn)
 
     def _run_on_thread_connection(self, work: Callable[[Connection], T]) -> T:
         """SQLite: each thread keeps one open connection (inline units all run on the event loop's
@@ -370,47 +380,32 @@ class Database:
             return
         # The unit's first statement: BEGIN and the lock in one round trip, one simple query (psycopg
         # would send its own BEGIN first). psycopg leaves the transaction to us while in autocommit
-        # and commits or rolls back by the server's transaction status; _end_own_begin() puts
+        # and commits or rolls back by the server's transaction status; _release() puts
         # autocommit back when the unit ends. `number` is an int: nothing to quote.
         driver.autocommit = True  # type: ignore[union-attr]
         OWN_BEGIN.add(conn)
         conn.exec_driver_sql(f"BEGIN; SELECT pg_advisory_xact_lock({number})")
 
     @staticmethod
-    def _unlock(conn: Connection) -> None:
-        """Let go of the lock hold_past_commit() kept past the unit's commit, before its connection
-        goes back to the pool: one statement outside any transaction (psycopg in autocommit). A
-        connection that cannot say so is discarded: its server session ends, and its locks with it."""
+    def _release(conn: Connection) -> None:
+        """Hand the connection back as the pool expects it: the lock hold_past_commit() kept past
+        the commit let go (one statement outside any transaction, psycopg in autocommit), and
+        psycopg managing transactions again after a unit whose BEGIN serialise() sent. A connection
+        that cannot say so is discarded: its server session ends, and its locks with it."""
         SERIALISED.pop(conn, None)
-        if conn not in HOLDING_LOCKS:
-            return
+        holding, own_begin = conn in HOLDING_LOCKS, conn in OWN_BEGIN
         HOLDING_LOCKS.discard(conn)
-        if conn.invalidated:
+        OWN_BEGIN.discard(conn)
+        if not (holding or own_begin) or conn.invalidated:
             return
         try:
             conn.rollback()  # a failed unit's transaction; nothing is sent after a commit
             driver = conn.connection.driver_connection
-            driver.autocommit = True  # type: ignore[union-attr]
-            try:
+            if holding:
+                driver.autocommit = True  # type: ignore[union-attr]
                 driver.execute("SELECT pg_advisory_unlock_all()")  # type: ignore[union-attr]
-            finally:
-                driver.autocommit = False  # type: ignore[union-attr]
+            driver.autocommit = False  # type: ignore[union-attr]
         except Exception:  # whatever it is, the connection is discarded, and its locks with it
-            conn.invalidate()
-
-    @staticmethod
-    def _end_own_begin(conn: Connection) -> None:
-        """A unit whose BEGIN serialise() sent ends with its connection as the pool expects it: out of
-        any transaction, psycopg managing transactions again. One that cannot is discarded."""
-        if conn not in OWN_BEGIN:
-            return
-        OWN_BEGIN.discard(conn)
-        if conn.invalidated:
-            return
-        try:
-            conn.rollback()  # a failed unit's transaction; nothing is sent after a commit
-            conn.connection.driver_connection.autocommit = False  # type: ignore[union-attr]
-        except Exception:
             conn.invalidate()
 
     def dispose(self) -> None:

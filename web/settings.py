@@ -72,6 +72,11 @@ class Settings:
     keep_alive_seconds: int = 5
     max_concurrency: int = 2048
     run_units_inline: bool | None = None
+    # Each worker's pool of database connections (not SQLite's): kept open, extra ones opened under
+    # load and closed after, and how long a unit waits for one before its request gets a 503.
+    db_pool_size: int = 10
+    db_max_overflow: int = 10
+    db_pool_timeout_seconds: int = 10
     # How long a SQLite write waits for another process's lock before the request gets a 503; None
     # is web/db.py's SQLITE_BUSY_TIMEOUT_MS (2 s). Tests shorten it.
     sqlite_busy_timeout_ms: int | None = None
@@ -159,6 +164,9 @@ class Settings:
             keep_alive_seconds=_int(env, "KEEP_ALIVE_SECONDS", 5, minimum=1),
             max_concurrency=_int(env, "MAX_CONCURRENCY", 2048, minimum=2),
             run_units_inline=None if inline in (None, "") else _bool(env, "RUN_UNITS_INLINE", True),
+            db_pool_size=_int(env, "DB_POOL_SIZE", 10, minimum=1),
+            db_max_overflow=_int(env, "DB_MAX_OVERFLOW", 10, minimum=0),
+            db_pool_timeout_seconds=_int(env, "DB_POOL_TIMEOUT_SECONDS", 10, minimum=1),
             argon2_memory_kib=_int(env, "ARGON2_MEMORY_KIB", 19456, minimum=19456),
             argon2_time_cost=_int(env, "ARGON2_TIME_COST", 2, minimum=2),
             argon2_parallelism=_int(env, "ARGON2_PARALLELISM", 1, minimum=1),

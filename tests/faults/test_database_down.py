@@ -204,3 +204,21 @@ def test_pooled_connections_the_server_closed_while_idle_cost_no_request_its_ans
     assert added.status_code == 200, added.text
     assert shopper.cart()["items"][0]["qty"] == 2
     assert shopper.client.get("/cart").status_code == 200
+
+
+@pytest.mark.postgres_only
+def test_a_worker_whose_pool_is_all_in_use_answers_503_after_the_pool_timeout(
+    settings: Settings, logged: list[str]
+) -> None:
+    """DB_POOL_SIZE, DB_MAX_OVERFLOW, DB_POOL_TIMEOUT_SECONDS: a unit that finds no free connection
+    in time is a 503 with Retry-After, not a 500; once one is free, the next request works."""
+    small = create_app(settings.with_overrides(db_pool_size=1, db_max_overflow=0, db_pool_timeout_seconds=1))
+    engine = small.state.shop.db.engine
+    assert (engine.pool.size(), engine.pool._max_overflow) == (1, 0)  # type: ignore[attr-defined]
+    try:
+        with TestClient(small, base_url=BASE_URL) as client:
+            with engine.connect():  # the pool's one connection, held
+                assert_unavailable(client.get("/cart"), logged)
+            assert client.get("/cart").status_code == 200
+    finally:
+        small.state.shop.db.dispose()
