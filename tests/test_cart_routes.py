@@ -369,6 +369,26 @@ def test_putting_back_after_housekeeping_purged_the_emptied_cart_makes_a_new_one
     assert quantities(shopper) == {"Test product 1": 2}
 
 
+def test_housekeeping_keeps_the_newest_cart_so_no_id_is_handed_out_twice(
+    shopper: Shopper, other_shopper: Shopper
+) -> None:
+    """SQLite gives a new row the highest id plus one: a purged newest cart's id would go to the
+    next cart, and the shopper whose session still names it would see someone else's cart."""
+    shopper.visit("/products/test-1")
+    shopper.add("test-1", 1)
+    shopper.post(f"/cart/lines/{line_id(shopper, 'Test product 1')}/remove", {"next": "/cart"})
+    sql(shopper.app, "UPDATE carts SET created_at = created_at - 2 * 86400")
+    with shopper.app.state.shop.db.engine.begin() as conn:
+        assert purge_carts(conn, int(time.time()), 30) == (0, 0)  # empty and old, but the newest
+    other_shopper.visit("/products/test-2")
+    other_shopper.add("test-2", 2)
+    assert quantities(shopper) == {} and quantities(other_shopper) == {"Test product 2": 2}
+    sql(shopper.app, "UPDATE carts SET created_at = created_at - 2 * 86400")
+    with shopper.app.state.shop.db.engine.begin() as conn:
+        assert purge_carts(conn, int(time.time()), 30) == (0, 1)  # no longer the newest: it goes
+    assert quantities(shopper) == {} and quantities(other_shopper) == {"Test product 2": 2}
+
+
 def test_another_account_logging_in_is_not_offered_what_the_first_emptied(shopper: Shopper) -> None:
     for email in ("first@example.com", "second@example.com"):
         register(shopper.app, email)

@@ -18,6 +18,7 @@ from sqlalchemy import (
     bindparam,
     delete,
     exists,
+    func,
     insert,
     literal,
     literal_column,
@@ -513,18 +514,23 @@ DAY = 24 * 3600
 
 
 def purge_carts(conn: Connection, now: int, guest_days: int) -> tuple[int, int]:
-    """Delete guest carts untouched for `guest_days` and empty carts older than a day.
+    """Delete guest carts untouched for `guest_days` and empty carts older than a day, but never
+    the newest cart.
 
     Returns (guest carts, empty carts). Each is one statement, safe while the shop serves: a cart
-    being written to has a fresh line, and an owner whose cart went is given a new one on the next add.
+    being written to has a fresh line, and an owner whose cart went is given a new one on the next
+    add. The newest stays because SQLite gives a new row the highest id there is plus one: had it
+    gone, the next cart would get its id, and a session still naming that id (an empty cart's
+    shopper) would be handed another shopper's cart. Ids below the highest are never given again.
     """
+    newest = select(func.max(carts.c.id)).scalar_subquery()
     cutoff = now - guest_days * DAY
     recent_line = exists(
         select(cart_lines.c.id).where(cart_lines.c.cart_id == carts.c.id, cart_lines.c.updated_at >= cutoff)
     )
     guests = conn.execute(
-        delete(carts).where(carts.c.user_id.is_(None), carts.c.created_at < cutoff, ~recent_line)
+        delete(carts).where(carts.c.user_id.is_(None), carts.c.created_at < cutoff, ~recent_line, carts.c.id < newest)
     ).rowcount
     any_line = exists(select(cart_lines.c.id).where(cart_lines.c.cart_id == carts.c.id))
-    empty = conn.execute(delete(carts).where(carts.c.created_at < now - DAY, ~any_line)).rowcount
+    empty = conn.execute(delete(carts).where(carts.c.created_at < now - DAY, ~any_line, carts.c.id < newest)).rowcount
     return int(guests or 0), int(empty or 0)
