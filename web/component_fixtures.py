@@ -230,10 +230,7 @@ def contact(
 
 
 def delivery_step(errors: dict[str, str], cart: CartView = FULL_CART) -> dict[str, Any]:
-    methods = [
-        (method, method.price_for(cart.subtotal, ZONE.free_over), expected_date(TODAY, method.days_max))
-        for method in ZONE.methods
-    ]
+    methods = ZONE.offers(cart.subtotal, TODAY)
     return {
         "step": "delivery",
         "draft": DRAFT,

@@ -19,8 +19,8 @@ from redis.exceptions import RedisError
 
 from web.db import DatabaseUnavailable
 from web.forms import safe_next
-from web.headers import header
-from web.pages import current_path, go_to, html, is_htmx, renderer, split_url
+from web.headers import header, is_api, is_htmx
+from web.pages import current_path, go_to, html, renderer, split_url
 from web.problems import LoginRequired, NotFound, Problem
 from web.template_faults import TemplateFault, template_fault
 from web.unit import Visit
@@ -28,6 +28,7 @@ from web.visit import REQUEST_ID_KEY, visit
 
 log = logging.getLogger("storefront")
 RETRY_AFTER_SECONDS = "5"
+NO_PAGE = "There is no page at this address."
 
 TITLES = {
     400: "That did not look right",
@@ -102,10 +103,6 @@ def respond(
         # The broken template is one the error page uses too (base.html, say): the designer still
         # needs to read where.
         return Response(message, status_code=status, media_type=MediaType.TEXT, headers=headers)
-
-
-def is_api(request: Request[Any, Any, Any]) -> bool:
-    return request.url.path.startswith("/api/") or request.url.path == "/api"
 
 
 def return_address(request: Request[Any, Any, Any]) -> str:
@@ -200,9 +197,6 @@ EXCEPTION_HANDLERS: dict[Any, Any] = {
     RedisError: unavailable_handler,
     Exception: server_error_handler,
 }
-
-
-NO_PAGE = "There is no page at this address."
 
 
 def no_page(_visit: Visit) -> Response[Any]:

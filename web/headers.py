@@ -32,6 +32,17 @@ def raw_header(headers: Iterable[tuple[bytes, bytes]], name: str) -> str | None:
     return None
 
 
+def is_htmx(request: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """An htmx request that wants a fragment; a history restore (Back, with htmx's cache off) wants the page."""
+    return header(request, "hx-request") == "true" and header(request, "hx-history-restore-request") != "true"
+
+
+def is_api(request: ASGIConnection[Any, Any, Any, Any]) -> bool:
+    """A call to the JSON API (/api and below): its answers, refusals included, are JSON."""
+    path = request.scope["path"]
+    return bool(path == "/api" or path.startswith("/api/"))
+
+
 def media_type(request: ASGIConnection[Any, Any, Any, Any]) -> str:
     """The Content-Type without its parameters, in lower case ("" when there is none)."""
     return (header(request, "content-type") or "").split(";", 1)[0].strip().lower()

@@ -22,7 +22,7 @@ from web import owner
 from web.cart.service import can_put_back, load_cart
 from web.cart.store import CartView
 from web.forms import safe_next
-from web.headers import header
+from web.headers import header, is_htmx
 from web.locality import service as locality
 from web.money import money
 from web.settings import Settings
@@ -132,11 +132,6 @@ class Renderer:
 
 def renderer(request: Request) -> Renderer:
     return request.app.state.renderer  # type: ignore[no-any-return]
-
-
-def is_htmx(request: Request) -> bool:
-    """An htmx request that wants a fragment; a history restore (Back, with htmx's cache off) wants the page."""
-    return header(request, "hx-request") == "true" and header(request, "hx-history-restore-request") != "true"
 
 
 def split_url(url: str) -> SplitResult | None:

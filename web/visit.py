@@ -19,7 +19,7 @@ from litestar.connection import ASGIConnection
 from sqlalchemy import Connection
 
 from web import owner
-from web.headers import cookie, header
+from web.headers import cookie, header, is_api, is_htmx
 from web.problems import CsrfRejected, NotFound
 from web.sessions import Session, short_hash
 from web.unit import Shop, Visit
@@ -78,12 +78,6 @@ def check_origin(request: ASGIConnection[Any, Any, Any, Any]) -> None:
         raise CsrfRejected("This form was sent from another site, so it was refused.")
 
 
-def is_page_request(request: ASGIConnection[Any, Any, Any, Any]) -> bool:
-    """A browser asking for a whole page: not htmx (a fragment), not the JSON API."""
-    path = request.scope["path"]
-    return header(request, "hx-request") is None and path != "/api" and not path.startswith("/api/")
-
-
 async def visit(
     request: ASGIConnection[Any, Any, Any, Any],
     work: Callable[[Visit], T],
@@ -137,7 +131,7 @@ async def visit(
         try:
             result = work(done)
         except NotFound as missing:
-            if shop.page_layout is not None and is_page_request(request):
+            if shop.page_layout is not None and not is_htmx(request) and not is_api(request):  # a page's 404
                 missing.layout = shop.page_layout(done)
                 # The 404 page's forms carry this session's token: its cookie goes with the page.
                 request.scope.setdefault("state", {})["session"] = session

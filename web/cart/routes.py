@@ -15,7 +15,8 @@ from web import forms
 from web.cart import service as cart
 from web.cart.store import Said
 from web.fragments import ANYTHING, answer, page_context
-from web.pages import Page, is_htmx, layout, page, redirect_back
+from web.headers import is_htmx
+from web.pages import Page, layout, page, redirect_back
 from web.unit import Visit
 from web.visit import form_token, shop_of, visit
 

@@ -114,10 +114,10 @@ def put_back(v: Visit) -> str:
     """Merge the lines the last "Empty the cart" set aside into the owner's cart, summed and clamped
     to stock and the per-line limit as at login; what that did, in words."""
     kept = owner.emptied(v)
-    owner.keep_emptied(v, None)
-    parked = store.parked_cart(v.conn, kept) if kept is not None else None
     if kept is None:
         return Said("There is nothing to put back.", "info")
+    owner.keep_emptied(v, None)
+    parked = store.parked_cart(v.conn, kept)
     if parked is None:
         return Said("Those items are no longer kept: there is nothing to put back.", "info")
     who = owner.resolve_owner(v)

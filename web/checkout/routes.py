@@ -16,9 +16,10 @@ from litestar import Request, Response, Router, get, post
 from web import forms, owner
 from web.checkout import service as checkout
 from web.fragments import DELIVER_TO
+from web.headers import is_htmx
 from web.locality import service as locality
 from web.orders import service as orders
-from web.pages import go_to, html, is_htmx, layout, page, redirect_back, renderer
+from web.pages import go_to, html, layout, page, redirect_back, renderer
 from web.problems import InvalidInput, NotDeliverable, Problem
 from web.unit import Visit
 from web.visit import form_token, shop_of, visit
@@ -67,15 +68,7 @@ def delivery_context(v: Visit, errors: dict[str, str] | None = None) -> dict[str
     zone = locality.zone(v.conn, place.zone_id)
     if zone is None:
         raise Gone("/checkout", "We no longer deliver there: choose another address.")
-    subtotal = context["cart"].subtotal
-    methods = [
-        (
-            method,
-            method.price_for(subtotal, zone.free_over),
-            locality.expected_date(orders.today(v.now), method.days_max),
-        )
-        for method in zone.methods
-    ]
+    methods = zone.offers(context["cart"].subtotal, orders.today(v.now))
     return {
         **context,
         "step": "delivery",

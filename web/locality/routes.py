@@ -16,8 +16,9 @@ from web.api import decoded
 from web.cart import service as cart
 from web.cart.store import CartView
 from web.fragments import DELIVER_TO, LOCALITY, answer, page_context
+from web.headers import is_htmx
 from web.locality import service as locality
-from web.pages import Page, current_path, html, is_htmx, layout, page, redirect_back, renderer
+from web.pages import Page, current_path, html, layout, page, redirect_back, renderer
 from web.problems import InvalidInput, Problem
 from web.unit import Visit
 from web.visit import JSON_CALL, form_token, visit

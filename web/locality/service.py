@@ -85,6 +85,14 @@ class Zone:
     def method(self, code: str) -> Method | None:
         return next((method for method in self.methods if method.code == code), None)
 
+    def offers(self, subtotal: int, placed: date) -> list[tuple[Method, int, date]]:
+        """Each method with its price for a cart of `subtotal` and its expected date if placed
+        `placed`: checkout's delivery step."""
+        return [
+            (method, method.price_for(subtotal, self.free_over), expected_date(placed, method.days_max))
+            for method in self.methods
+        ]
+
 
 @dataclass(frozen=True)
 class Place:

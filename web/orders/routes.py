@@ -22,11 +22,11 @@ from web.accounts.routes import SENT_TO, client_address, password_hasher, thrott
 from web.api import decoded, item_json, require_json
 from web.checkout import service as checkout
 from web.guards import requires_user, user_of
-from web.headers import header
+from web.headers import header, is_htmx
 from web.locality import service as locality
 from web.orders import live, messages
 from web.orders import service as orders
-from web.pages import html, is_htmx, layout, page, redirect_back, renderer
+from web.pages import html, layout, page, redirect_back, renderer
 from web.problems import Conflict, InvalidInput, LoginRequired, TooManyAttempts
 from web.unit import Visit
 from web.visit import JSON_CALL, form_token, shop_of, visit

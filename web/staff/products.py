@@ -20,9 +20,10 @@ from litestar.response import File
 from web import api_types, forms, media
 from web.api import decoded
 from web.guards import requires_staff, staff_of
+from web.headers import is_htmx
 from web.money import money
 from web.orders.routes import page_number
-from web.pages import current_path, html, is_htmx, layout, page, redirect_back, renderer
+from web.pages import current_path, html, layout, page, redirect_back, renderer
 from web.problems import EditConflict, InvalidInput, NotFound, Problem, TooLarge
 from web.staff import catalog
 from web.unit import Shop, Visit

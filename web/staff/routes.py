@@ -14,10 +14,11 @@ from litestar.params import FromPath
 from web import api_types, forms, text
 from web.api import decoded
 from web.guards import requires_staff, staff_of
+from web.headers import is_htmx
 from web.orders import live, messages
 from web.orders import service as orders
 from web.orders.routes import ThreadPage, order_json, post_from_page, thread_context
-from web.pages import html, is_htmx, layout, page, redirect_back, renderer
+from web.pages import html, layout, page, redirect_back, renderer
 from web.staff import catalog
 from web.staff import service as staff
 from web.unit import Visit
