@@ -10,13 +10,13 @@ from typing import Any
 import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
-from sqlalchemy import Connection, bindparam, select
+from sqlalchemy import Connection, bindparam, insert, select
 
 from tests.conftest import Shopper, add_form, htmx_headers, variant_id
 from tests.counting import statements
 from tests.factories import set_stock
 from web.db import Prepared
-from web.models import products, variants
+from web.models import outbox, products, variants
 
 IN_STOCK = Prepared(
     select(products.c.slug, variants.c.stock)
@@ -44,6 +44,32 @@ def test_prepared_keeps_the_values_bound_in_the_statement(app: Litestar) -> None
     assert run(app, lambda conn: IN_STOCK.all(conn, slug="silk-scarf")) == []
     assert run(app, lambda conn: IN_STOCK.first(conn, slug="no-such-product")) is None
     assert run(app, lambda conn: IN_STOCK.scalar(conn, slug="no-such-product")) is None
+
+
+def test_prepared_insert_writes_column_defaults_and_explicit_nulls(app: Litestar) -> None:
+    """An INSERT run on the driver has no SQLAlchemy to fill in `Column(default=...)` or to tell a
+    None written as NULL from a parameter left out: Prepared carries both in the compiled statement."""
+    message = Prepared(
+        insert(outbox).values(
+            kind="test",
+            dedupe_key=bindparam("key"),
+            recipient="a@example.com",
+            subject="s",
+            body="b",
+            next_attempt_at=1,
+            created_at=1,
+            claimed_until=None,
+        )
+    )
+
+    def work(conn: Connection) -> Any:
+        with app.state.shop.db.write(conn):
+            message.run(conn, key="defaults")
+        return conn.execute(
+            select(outbox.c.status, outbox.c.attempts, outbox.c.body_html, outbox.c.last_error, outbox.c.claimed_until)
+        ).one()
+
+    assert tuple(run(app, work)) == ("pending", 0, "", "", None)
 
 
 def test_statements_are_counted_whichever_way_they_run(app: Litestar) -> None:

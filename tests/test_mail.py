@@ -4,11 +4,14 @@ once; a failing server delays mail and never touches the order."""
 from __future__ import annotations
 
 import email
+import email.policy
+import secrets
 import socket
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -171,3 +174,139 @@ def test_a_mail_server_that_is_down_does_not_make_the_shop_unready(settings: Set
             assert client.get("/readyz").status_code == 200
     finally:
         app.state.shop.db.dispose()
+
+
+def stored(**fields: Any) -> Any:
+    """An outbox row as the sender reads it."""
+    row = {
+        "recipient": "ada@example.com",
+        "subject": "Your order ABCD2345",
+        "created_at": 1_700_000_000,
+        "dedupe_key": "order-confirmation:ABCD2345",
+        "body": "Total €12.00\n",
+        "body_html": "<p>Total €12.00</p>",
+    }
+    return SimpleNamespace(**(row | fields))
+
+
+def read_back(mail_: Any) -> Any:
+    return email.message_from_bytes(bytes(mail_), policy=email.policy.default)
+
+
+def test_a_message_reads_back_as_it_was_stored_whatever_its_text() -> None:
+    """UTF-8 text goes as 8bit, ASCII as 7bit, and a line longer than mail allows as quoted-printable;
+    each part reads back exactly as stored, with its headers."""
+    long_line = "€" + "x" * 1200
+    for body, html, encoding in (
+        ("Total €12.00\nThank you\n", "<p>Total €12.00</p>", "8bit"),
+        ("Total EUR 12.00\n", "", "7bit"),
+        (f"{long_line}\n", f"<p>{long_line}</p>", "quoted-printable"),
+    ):
+        parsed = read_back(mail.message(stored(body=body, body_html=html), "Storefront <shop@localhost>"))
+        assert parsed["From"] == "Storefront <shop@localhost>" and parsed["To"] == "ada@example.com"
+        assert parsed["Subject"] == "Your order ABCD2345"
+        assert parsed["Message-ID"] == "<order-confirmation.ABCD2345@storefront>"
+        assert parsed["Date"].datetime.timestamp() == 1_700_000_000
+        plain = parsed.get_body(("plain",))
+        assert plain.get_content() == body and plain["Content-Transfer-Encoding"] == encoding
+        if html:
+            assert parsed.get_body(("html",)).get_content() == html
+        else:
+            assert not parsed.is_multipart()
+
+
+def test_a_name_or_address_that_is_not_ascii_is_encoded_in_its_header() -> None:
+    row = stored(recipient="jörg@exämple.com", subject="Ihre Bestellung über €5")
+    parsed = read_back(mail.message(row, "Läden <shop@example.com>"))
+    assert (parsed["To"], parsed["Subject"], parsed["From"]) == (
+        "jörg@exämple.com",
+        "Ihre Bestellung über €5",
+        "Läden <shop@example.com>",
+    )
+    head = bytes(mail.message(row, "Läden <shop@example.com>")).split(b"\n\n", 1)[0]
+    assert head.isascii() and b"=?utf-8?" in head  # encoded words: a mail server without SMTPUTF8 takes it
+    assert parsed.get_body(("plain",)).get_content() == row.body
+
+
+def pending(app: Litestar, count: int) -> None:
+    """`count` more messages in the outbox, due now."""
+    db = app.state.shop.db
+    now = int(time.time())
+
+    def work(conn: Any) -> None:
+        with db.write(conn):
+            for n in range(count):
+                key = f"test:{secrets.token_hex(8)}:{n}"
+                mail.enqueue(conn, now, kind="test", key=key, to="ada@example.com", subject="Hi", body="x")
+
+    db.run_sync(work)
+
+
+def test_a_batch_is_claimed_and_marked_sent_in_the_same_statements_however_many_it_holds(
+    app: Litestar, settings: Settings
+) -> None:
+    db = app.state.shop.db
+    counts = []
+    for messages in (1, 12):
+        pending(app, messages)
+        before = db.statements
+        assert send(app, settings).sent == messages
+        counts.append(db.statements - before)
+    assert counts[0] == counts[1], counts
+    assert {row[0] for row in outbox(app)} == {"sent"}
+
+
+def test_what_went_out_is_marked_sent_when_a_batch_stops_early(app: Litestar, settings: Settings) -> None:
+    pending(app, 3)
+    sent: list[str] = []
+
+    class BreaksOnTheSecond:
+        def send(self, message: Any) -> None:
+            if sent:
+                raise RuntimeError("a bug in the sender")
+            sent.append(str(message["Message-ID"]))
+
+    with pytest.raises(RuntimeError):
+        send(app, settings, BreaksOnTheSecond())
+    assert [row[0] for row in outbox(app)] == ["sent", "pending", "pending"]
+
+
+@pytest.mark.sqlite_only
+def test_the_servers_sender_works_on_the_requests_connection_and_sends_in_its_own_thread(
+    app: Litestar, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On SQLite another connection's commit empties the requests' connection's page cache: the
+    background sender's claims and records run where the requests' units do, its sending elsewhere."""
+    import asyncio
+    import threading
+
+    pending(app, 2)
+    threads: dict[str, set[int]] = {"database": set(), "sending": set()}
+    claiming = mail.claiming
+
+    def watched_claiming(db: Any, now: int) -> Any:
+        work = claiming(db, now)
+
+        def watched(conn: Any) -> Any:
+            threads["database"].add(threading.get_ident())
+            return work(conn)
+
+        return watched
+
+    class Recording:
+        def send(self, message: Any) -> None:
+            threads["sending"].add(threading.get_ident())
+
+    monkeypatch.setattr(mail, "claiming", watched_claiming)
+    monkeypatch.setattr(mail, "sender_for", lambda _settings: Recording())
+
+    async def deliver() -> tuple[int, int]:
+        postman = mail.Postman(app.state.shop.db, settings, Metrics())
+        try:
+            return (await postman.deliver()).sent, threading.get_ident()
+        finally:
+            await postman.stop()
+
+    sent, loop_thread = asyncio.run(deliver())
+    assert sent == 2
+    assert threads["database"] == {loop_thread} and loop_thread not in threads["sending"] and threads["sending"]

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.functions import GenericFunction
+from sqlalchemy.sql.schema import ScalarElementColumnDefault
 from sqlalchemy.sql.selectable import CompoundSelect, Select
 
 from web.settings import ROOT, Settings
@@ -70,6 +71,9 @@ def dialect_insert(dialect: str) -> Any:
     return sqlite.insert if dialect == "sqlite" else postgresql.insert
 
 
+# A constraint refused a write: from a statement run through SQLAlchemy, or a Prepared one run on the driver.
+INTEGRITY_ERRORS: tuple[type[Exception], ...] = (exc.IntegrityError, sqlite3.IntegrityError, psycopg.IntegrityError)
+
 # SQLite statements are compiled with named parameters (:name), which sqlite3 takes as a dict.
 SQLITE_NAMED = sqlite.dialect(paramstyle="named")
 
@@ -106,10 +110,19 @@ class Prepared:
         found = self._compiled.get(name)
         if found is None:
             compiled = self.statement.compile(dialect=dialect)
-            found = self._compiled[name] = (
-                str(compiled),
-                {name: value for name, value in compiled.params.items() if value is not None},
-            )
+            binds = compiled.binds
+            values = {
+                name: value
+                for name, value in compiled.params.items()
+                if value is not None or (name in binds and not binds[name].required)  # a None written as NULL
+            }
+            # An INSERT's columns left out of it with a scalar default (Column(default=0)): SQLAlchemy
+            # fills those in when it runs the statement; here the compiled statement carries them.
+            for column in compiled.insert_prefetch:
+                default = column.default
+                if isinstance(default, ScalarElementColumnDefault):
+                    values[column.key] = default.arg
+            found = self._compiled[name] = (str(compiled), values)
         return found
 
     def _driver(self, conn: Connection, params: dict[str, Any]) -> Any:

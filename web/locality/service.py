@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from sqlalchemy import Connection, Integer, bindparam, select, update
 
 from web import owner, text
+from web.db import Prepared
 from web.locality.rules import Destination, deliverable_to
 from web.models import delivery_methods, products, shipping_zones, users, zone_countries
 from web.problems import InvalidInput, Problem
@@ -157,29 +158,34 @@ def check_postcode(country: str, raw: str | None) -> str:
     return postcode
 
 
+ZONE = Prepared(
+    select(
+        shipping_zones.c.code.label("zone_code"),
+        shipping_zones.c.name.label("zone_name"),
+        shipping_zones.c.free_over_cents,
+        delivery_methods.c.id,
+        delivery_methods.c.code,
+        delivery_methods.c.name,
+        delivery_methods.c.price_cents,
+        delivery_methods.c.days_min,
+        delivery_methods.c.days_max,
+        delivery_methods.c.pickup,
+    )
+    .select_from(shipping_zones.outerjoin(delivery_methods))
+    .where(shipping_zones.c.id == bindparam("zone_id"))
+    .order_by(delivery_methods.c.position, delivery_methods.c.id)
+)
+
+
 def zone(conn: Connection, zone_id: int) -> Zone | None:
     """A zone with its methods, cheapest first."""
-    rows = conn.execute(
-        select(
-            shipping_zones.c.code.label("zone_code"),
-            shipping_zones.c.name.label("zone_name"),
-            shipping_zones.c.free_over_cents,
-            delivery_methods.c.id,
-            delivery_methods.c.code,
-            delivery_methods.c.name,
-            delivery_methods.c.price_cents,
-            delivery_methods.c.days_min,
-            delivery_methods.c.days_max,
-            delivery_methods.c.pickup,
-        )
-        .select_from(shipping_zones.outerjoin(delivery_methods))
-        .where(shipping_zones.c.id == zone_id)
-        .order_by(delivery_methods.c.position, delivery_methods.c.id)
-    ).all()
+    rows = ZONE.all(conn, zone_id=zone_id)
     if not rows:
         return None
     methods = tuple(
-        Method(r.id, r.code, r.name, r.price_cents, r.days_min, r.days_max, r.pickup) for r in rows if r.id is not None
+        Method(r.id, r.code, r.name, r.price_cents, r.days_min, r.days_max, bool(r.pickup))
+        for r in rows
+        if r.id is not None
     )
     return Zone(zone_id, rows[0].zone_code, rows[0].zone_name, rows[0].free_over_cents, methods)
 

@@ -15,16 +15,16 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from functools import cache
 from types import SimpleNamespace
 from typing import Any
 
-from sqlalchemy import Connection, case, delete, func, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Connection, Integer, bindparam, case, delete, func, insert, select, update
 
 from web import faults, mail, owner
 from web.cart import service as cart
 from web.cart.store import CartView, Line
-from web.db import dialect_insert
+from web.db import INTEGRITY_ERRORS, Prepared, dialect_insert
 from web.locality import service as locality
 from web.models import cart_lines, order_events, order_lines, orders, variants
 from web.problems import Conflict, NotDeliverable, NotFound
@@ -252,6 +252,7 @@ def today(now: int) -> date:
 
 def quote(v: Visit, method_code: str | None) -> Quote:
     """The cart priced for checkout with the chosen method (None: not chosen yet), as placement would."""
+    cart_id = owner.resolve_owner(v).cart_id
     view = cart.load_cart(v)
     place = locality.chosen(v.session)
     zone = locality.zone(v.conn, place.zone_id) if place is not None else None
@@ -260,27 +261,50 @@ def quote(v: Visit, method_code: str | None) -> Quote:
     expected = locality.expected_date(today(v.now), method.days_max) if method is not None else None
     changes = [
         PriceChange(line.title, was, line.unit_price)
-        for line, was in zip(view.lines, added_prices(v.conn, view.lines), strict=True)
+        for line, was in zip(view.lines, added_prices(v.conn, cart_id, view.lines), strict=True)
         if was is not None and was != line.unit_price
     ]
     return Quote(view, method, delivery, expected, v.settings.currency, changes)
 
 
-def added_prices(conn: Connection, lines: list[Line]) -> list[int | None]:
-    if not lines:
-        return []
-    rows = dict(
-        conn.execute(
-            select(cart_lines.c.id, cart_lines.c.added_price_cents).where(
-                cart_lines.c.id.in_([line.id for line in lines])
-            )
-        ).all()
+# Placement's statements are built and compiled once (web/db.py's Prepared); those whose shape
+# depends on the number of lines, once per number of lines.
+ADDED_PRICES = Prepared(
+    select(cart_lines.c.id, cart_lines.c.added_price_cents).where(cart_lines.c.cart_id == bindparam("cart_id"))
+)
+BY_KEY = Prepared(select(orders).where(orders.c.idempotency_key == bindparam("key")))
+FIRST_EVENT = Prepared(
+    insert(order_events)
+    .values(
+        order_id=bindparam("order_id"),
+        from_status=None,
+        to_status="placed",
+        actor="shopper",
+        actor_user_id=bindparam("user_id"),
+        at=bindparam("now"),
     )
+    .returning(order_events.c.id)
+)
+EMPTY_CART = Prepared(delete(cart_lines).where(cart_lines.c.cart_id == bindparam("cart_id")))
+ORDER_COLUMNS = (
+    *("number", "idempotency_key", "user_id", "email", "name", "line1", "line2", "city", "postcode", "country"),
+    *("delivery_method", "delivery_name", "days_min", "days_max", "expected_by"),
+    *("subtotal_cents", "delivery_cents", "total_cents", "currency"),
+    *("status", "payment_method", "payment_status", "placed_at", "updated_at"),
+)
+LINE_COLUMNS = ("variant_id", "product_slug", "title", "unit_price_cents", "quantity", "line_total_cents")
+
+
+def added_prices(conn: Connection, cart_id: int | None, lines: list[Line]) -> list[int | None]:
+    """Each line's price when it was added (None for lines stored before prices were kept)."""
+    if not lines or cart_id is None:
+        return [None] * len(lines)
+    rows = dict(ADDED_PRICES.all(conn, cart_id=cart_id))
     return [rows.get(line.id) for line in lines]
 
 
 def find_by_key(conn: Connection, key: str) -> Order | None:
-    row = conn.execute(select(orders).where(orders.c.idempotency_key == key)).first()
+    row = BY_KEY.first(conn, key=key)
     return with_details(conn, row) if row is not None else None
 
 
@@ -317,35 +341,13 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
         take_stock(v, lines)
         buyer = owner.resolve_owner(v)
         row = insert_order(v, checkout, key, priced, buyer.user_id)
-        v.conn.execute(
-            insert(order_lines).values(
-                [
-                    {
-                        "order_id": row["id"],
-                        "variant_id": line.variant_id,
-                        "product_slug": line.product_slug,
-                        "title": line.title,
-                        "unit_price_cents": line.unit_price,
-                        "quantity": line.quantity,
-                        "line_total_cents": line.line_total,
-                    }
-                    for line in lines
-                ]
-            )
-        )
-        event_id = v.conn.execute(
-            insert(order_events)
-            .values(
-                order_id=row["id"],
-                from_status=None,
-                to_status="placed",
-                actor="shopper",
-                actor_user_id=buyer.user_id,
-                at=v.now,
-            )
-            .returning(order_events.c.id)
-        ).scalar_one()
-        v.conn.execute(delete(cart_lines).where(cart_lines.c.cart_id == buyer.cart_id))
+        written: dict[str, Any] = {"order_id": row["id"]}
+        for n, line in enumerate(lines):
+            values = (line.variant_id, line.product_slug, line.title, line.unit_price, line.quantity, line.line_total)
+            written.update({f"{column}_{n}": value for column, value in zip(LINE_COLUMNS, values, strict=True)})
+        lines_insert(len(lines)).run(v.conn, **written)
+        event_id = FIRST_EVENT.scalar(v.conn, order_id=row["id"], user_id=buyer.user_id, now=v.now)
+        EMPTY_CART.run(v.conn, cart_id=buyer.cart_id)
         # The order as written, without reading it back.
         order = order_of(
             SimpleNamespace(**row),
@@ -365,8 +367,40 @@ def place_order(v: Visit, checkout: Checkout, key: str, reviewed: str | None = N
 
 
 def per_variant(quantities: dict[int, int]) -> Any:
-    """`CASE variants.id WHEN <id> THEN <quantity> ... END`: one statement changes every line's stock."""
+    """`CASE variants.id WHEN <id> THEN <quantity> ... END` (a cancellation puts every line's stock back with it)."""
     return case(quantities, value=variants.c.id)
+
+
+@cache
+def stock_update(lines: int) -> Prepared:
+    """`UPDATE variants SET stock = stock - CASE id WHEN :id_0 THEN :q_0 ... END WHERE id IN (:id_0, ...)
+    AND stock >= CASE ...`: one statement takes every line's stock, and changes no row whose stock is short."""
+    ids = [bindparam(f"id_{n}", type_=Integer) for n in range(lines)]
+    taken = case({id_: bindparam(f"q_{n}", type_=Integer) for n, id_ in enumerate(ids)}, value=variants.c.id)
+    return Prepared(
+        update(variants).where(variants.c.id.in_(ids), variants.c.stock >= taken).values(stock=variants.c.stock - taken)
+    )
+
+
+@cache
+def order_insert(dialect: str) -> Prepared:
+    """The order row under a number of the caller's drawing, unless that number is taken: its id, or no row."""
+    return Prepared(
+        dialect_insert(dialect)(orders)
+        .values({name: bindparam(name) for name in ORDER_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["number"])
+        .returning(orders.c.id)
+    )
+
+
+@cache
+def lines_insert(lines: int) -> Prepared:
+    """One multi-row INSERT of an order's `lines` lines: parameters order_id and <column>_<n>."""
+    rows: list[dict[str, Any]] = [
+        {"order_id": bindparam("order_id"), **{column: bindparam(f"{column}_{n}") for column in LINE_COLUMNS}}
+        for n in range(lines)
+    ]
+    return Prepared(insert(order_lines).values(rows))
 
 
 def lock_variants(v: Visit, quantities: dict[int, int]) -> list[int]:
@@ -387,10 +421,9 @@ def take_stock(v: Visit, lines: list[Line]) -> None:
     """
     wanted = {line.variant_id: line.quantity for line in lines}
     ids = lock_variants(v, wanted)
-    taken = per_variant(wanted)
-    changed = v.conn.execute(
-        update(variants).where(variants.c.id.in_(ids), variants.c.stock >= taken).values(stock=variants.c.stock - taken)
-    ).rowcount
+    params = {f"id_{n}": variant_id for n, variant_id in enumerate(ids)}
+    params.update({f"q_{n}": wanted[variant_id] for n, variant_id in enumerate(ids)})
+    changed = stock_update(len(ids)).run(v.conn, **params)
     if changed != len(ids):
         stock = dict(v.conn.execute(select(variants.c.id, variants.c.stock).where(variants.c.id.in_(ids))).all())
         short = [
@@ -439,16 +472,12 @@ def insert_order(v: Visit, checkout: Checkout, key: str, priced: Quote, user_id:
         "placed_at": v.now,
         "updated_at": v.now,
     }
-    insert_ = dialect_insert(v.conn.dialect.name)(orders)
+    statement = order_insert(v.conn.dialect.name)
     for _attempt in range(5):
         number = new_number()
         try:
-            order_id = v.conn.execute(
-                insert_.values(number=number, **values)
-                .on_conflict_do_nothing(index_elements=["number"])
-                .returning(orders.c.id)
-            ).scalar()
-        except IntegrityError as error:  # only the idempotency key is left to conflict on
+            order_id = statement.scalar(v.conn, number=number, **values)
+        except INTEGRITY_ERRORS as error:  # only the idempotency key is left to conflict on
             raise DuplicateCheckout from error
         if order_id is not None:
             return {"id": order_id, "number": number, **values}
