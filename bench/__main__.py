@@ -28,6 +28,7 @@ import argparse
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import sys
 import tempfile
@@ -39,7 +40,7 @@ from bench.errors import BenchError
 from bench.load import CONNECTIONS, THREADS, ensure_wrk, run_wrk
 from bench.report import measurement_line, print_environment, report, write_json
 from bench.scenarios import SCENARIOS, Load, Scenario
-from bench.servers import ROOT, wait_until_quiet
+from bench.servers import GRANIAN, PYTHON, ROOT, wait_until_quiet
 from bench.shop import prepare_database
 from bench.sql_counts import SqlCount, count_requests
 from bench.stack import Plan, Stack
@@ -78,11 +79,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--http",
-        choices=("both", *PARSERS),
+        choices=("both", *PARSERS, GRANIAN),
         default="both",
         help="uvicorn's HTTP parser for all three servers: h11, the pure-Python parser docs/design.md §8's figures "
         "were measured with (its bare route: ~6,700 req/s), httptools, the one the shop is served with, or both "
-        "(the default: h11 first, then httptools)",
+        "(the default: h11 first, then httptools); or granian: the three served by granian instead of uvicorn "
+        "(pip install granian first; it is not one of the shop's dependencies)",
     )
     parser.add_argument(
         "--engines",
@@ -110,6 +112,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         "--show-sql", action="store_true", help="print the statements and Redis commands behind each count"
     )
     args = parser.parse_args(argv)
+    if args.http == GRANIAN and shutil.which(GRANIAN, path=str(Path(PYTHON).parent)) is None:
+        parser.error("--http granian needs granian installed beside this Python: .venv/bin/pip install granian")
     if args.shop_cli and args.http != "httptools":
         parser.error("--shop-cli needs --http httptools: `python -m web serve` keeps uvicorn's default parser")
     return args
@@ -203,7 +207,10 @@ def measure_setup(plan: Plan, engine: Engine, workers: int, parser: str, exit_st
         print(f"{stack.label}, round {number}/{plan.rounds}")
         for scenario in stack.scenarios:
             scenario.measured(number, measure(stack, scenario, scenario.load(number)))
+        if number == 1:
+            stack.note_shop_memory("warm")
         print()
+    stack.note_shop_memory("end")
     return stack
 
 
@@ -214,6 +221,8 @@ def print_setup(stack: Stack) -> None:
     servers = list({id(scenario.server): scenario.server for scenario in stack.shown()}.values())
     count = COUNTS[len(servers)] if len(servers) < len(COUNTS) else str(len(servers))
     how = "`python -m web serve`" if plan.args.shop_cli else "uvicorn, access log off"
+    if stack.parser == GRANIAN:
+        how = "granian (its own HTTP/1, uvloop), access log off"
     how += f", APP_ENV={plan.settings.app_env}, for all {count}: {stack.workers} worker(s), HTTP parser {stack.parser}"
     listening = ", ".join(f"{server.key} on :{server.port}" for server in servers)
     engine = stack.engine

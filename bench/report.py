@@ -26,11 +26,14 @@ SETUPS = {
     "h11": "uvicorn's pure-Python parser, the setup docs/design.md §8's figures were measured with"
     " (a bare route at about 6,700 req/s there)",
     "httptools": "the parser the shop is served with (`litestar[standard]` installs it), for comparison",
+    "granian": "granian instead of uvicorn (its own HTTP/1 in Rust), for comparison",
 }
 TARGET_SHARE = 25.0  # % of the bare route's req/s
 TARGET_P99_MS = 25.0
 TARGET_SQL_ADD = 6
 TARGET_SQL_CART = 5
+TARGET_MEMORY_GROWTH = 0.20  # a shop worker's resident memory, end of the run against after round 1 (#15)
+TARGET_CART_50_MS = 10.0  # the cart page of a 50-line cart, server time (issue #15)
 
 
 def fmt(value: float, digits: int = 1) -> str:
@@ -184,6 +187,15 @@ def print_targets(stack: Stack) -> None:
         f"  {verdict(writes_ok)}  every add was a real write (no line at its limit, "
         "adds <= increments <= adds + in flight)"
     )
+    warm, end = stack.shop_memory.get("warm", []), stack.shop_memory.get("end", [])
+    if stack.plan.rounds > 1 and warm and len(warm) == len(end):
+        grown = [after / before - 1 for before, after in zip(warm, end, strict=True)]
+        listed = ", ".join(f"{before:.1f} → {after:.1f} MiB" for before, after in zip(warm, end, strict=True))
+        ok = max(grown) <= TARGET_MEMORY_GROWTH
+        title = f"each shop worker's memory at the end within {TARGET_MEMORY_GROWTH:.0%} of after round 1"
+        print(f"  {verdict(ok)}  {title}: {listed} ({', '.join(f'{g:+.1%}' for g in grown)})")
+    elif end:
+        print(f"  info  the shop's workers' memory at the end: {', '.join(f'{mib:.1f} MiB' for mib in end)}")
     place = stack.scenario(PlaceOrder)
     orders = statistics.median(c.orders_per_s for c in place.checks) if place.checks else math.nan
     p50, p99 = place.median(lambda r: r.p50_ms), place.median(lambda r: r.p99_ms)
@@ -213,6 +225,17 @@ def print_sql_targets(engine: str, sql: Sequence[SqlCount]) -> None:
     listed = ", ".join(str(s.count) for s in sql if s.kind == "place")
     constant = len({s.count for s in sql if s.kind == "place"}) == 1
     print(f"  {verdict(constant)}  SQL per placement constant in lines (1, 10, 50): {listed}")
+    timed = {s.lines: s.server_ms for s in sql if s.scenario == "cart_page" and s.server_ms is not None}
+    if timed:
+        listed = ", ".join(f"{lines}: {fmt(ms, 2)} ms" for lines, ms in sorted(timed.items()))
+        ok = timed.get(max(timed), math.inf) < TARGET_CART_50_MS
+        title = f"cart page server time (median of its access log) < {TARGET_CART_50_MS:g} ms at 50 lines"
+        print(f"  {verdict(ok)}  {title}: {listed}")
+    pages = ", ".join(
+        f"{s.lines}: {fmt(s.server_ms, 2)} ms" for s in sql if s.scenario == "product_page" and s.server_ms is not None
+    )
+    if pages:
+        print(f"  info  product page server time by cart lines: {pages}")
     for name in ("add_to_cart", "cart_page", "product_page", "place_order"):
         rows = [s for s in sql if s.scenario == name]
         trips = {s.round_trips for s in rows}
@@ -222,7 +245,7 @@ def print_sql_targets(engine: str, sql: Sequence[SqlCount]) -> None:
         print(f"  {verdict(ok)}  {name} round trips/Redis commands constant in lines: {listed}")
 
 
-def per_lines(sql: Sequence[SqlCount], name: str, pick: str) -> dict[str, int | None] | None:
+def per_lines(sql: Sequence[SqlCount], name: str, pick: str) -> dict[str, float | None] | None:
     """{lines: figure} of the counted requests that are scenario `name`, or None if none are."""
     rows = {str(s.lines): getattr(s, pick) for s in sql if s.scenario == name}
     return rows or None
@@ -279,6 +302,7 @@ def scenario_row(stack: Stack, scenario: Scenario, sql: Sequence[SqlCount]) -> d
         "statements": per_lines(sql, scenario.name, "count"),
         "round_trips": per_lines(sql, scenario.name, "round_trips"),
         "redis_commands": per_lines(sql, scenario.name, "redis_commands"),
+        "server_ms": per_lines(sql, scenario.name, "server_ms"),
     }
 
 
@@ -291,6 +315,16 @@ def write_json(path: Path, stacks: Sequence[Stack], counts: Mapping[str, Sequenc
             scenario_row(stack, scenario, counts.get(stack.engine.name, ()))
             for stack in stacks
             for scenario in stack.shown()
+        ],
+        "memory": [
+            {
+                "engine": stack.engine.name,
+                "workers": stack.workers,
+                "http": stack.parser,
+                "after_round_1_mib": stack.shop_memory.get("warm"),
+                "end_mib": stack.shop_memory.get("end"),
+            }
+            for stack in stacks
         ],
         "counts": {
             engine: [

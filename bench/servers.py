@@ -64,6 +64,35 @@ def uvicorn_argv(app: str, port: int, *extra: str, workers: int = 1) -> list[str
     ]
 
 
+GRANIAN = "granian"  # `--http granian`: the servers run on granian instead of uvicorn
+
+
+def granian_argv(app: str, port: int, *extra: str, workers: int = 1) -> list[str]:
+    """The same servers on granian (pip install granian): ASGI, HTTP/1, uvloop, access log off; `extra`
+    as for uvicorn_argv(), of which granian takes --factory alike."""
+    return [
+        str(Path(PYTHON).parent / GRANIAN),
+        "--interface",
+        "asgi",
+        *extra,
+        "--host",
+        HOST,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--http",
+        "1",
+        "--loop",
+        "uvloop",
+        "--no-ws",
+        "--log-level",
+        "warning",
+        "--no-access-log",
+        app,
+    ]
+
+
 def request(
     port: int,
     method: str,
@@ -201,6 +230,31 @@ def tree_cpu(table: dict[int, tuple[str, int, float]], root: int) -> float:
         total += table[pid][2] if pid in table else 0.0
         todo += children.get(pid, [])
     return total
+
+
+def worker_rss(root: int) -> list[float]:
+    """Resident memory in MiB of each process serving requests under `root`: its descendants (uvicorn's
+    workers under its supervisor), or `root` itself when it has none (one worker); [] off Linux."""
+    tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    table = processes(tick) if Path("/proc").is_dir() else {}
+    children: dict[int, list[int]] = {}
+    for pid, (_name, parent, _cpu) in table.items():
+        children.setdefault(parent, []).append(pid)
+    found, todo = [], list(children.get(root, []))
+    while todo:
+        pid = todo.pop()
+        found.append(pid)
+        todo += children.get(pid, [])
+    sizes = []
+    for pid in sorted(found) or [root]:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:  # gone meanwhile
+            continue
+        kib = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmRSS:")), None)
+        if kib is not None:
+            sizes.append(kib / 1024)
+    return sizes
 
 
 def cpu_sample(pids: Sequence[int]) -> CpuSample | None:

@@ -16,6 +16,7 @@ import io
 import json
 import logging
 import os
+import statistics
 import subprocess
 import sys
 from collections.abc import Callable, Sequence
@@ -29,6 +30,7 @@ from bench.servers import PYTHON, ROOT
 from bench.shop import BENCH_STOCK, CHECKOUT_CONTACT, CSRF_INPUT, DELIVERY_METHOD, REVIEW_INPUT, Product
 
 CART_LINES = (1, 10, 50)  # the carts each request is counted for, in distinct products
+TIMED = 25  # times a page is requested again, after it was counted, for its server time
 EXTRA_PRODUCTS = 40  # added to the demo catalogue (24 products) for a 50-line cart
 
 
@@ -44,6 +46,7 @@ class SqlCount:
     trips: tuple[str, ...] = ()
     redis_commands: int | None = None
     redis: tuple[str, ...] = ()
+    server_ms: float | None = None  # the median of the shop's own time for the request (its access log), pages only
 
 
 def count_requests(engine: Engine, tmp: Path) -> list[SqlCount]:
@@ -100,7 +103,7 @@ def count_statements(database_url: str, redis_url: str, tmp: Path) -> list[SqlCo
     with contextlib.redirect_stdout(io.StringIO()):
         migrate(settings)
     app = create_app(settings)
-    app.state.access_log.stream = io.StringIO()  # the shop's per-request log line, not wanted here
+    log = app.state.access_log.stream = io.StringIO()  # the shop's per-request log lines: their duration_ms
     db = app.state.shop.db
     with db.engine.begin() as conn, mock.patch.object(demo, "PRODUCTS", [*demo.PRODUCTS, *extra_products()]):
         demo.load(conn)
@@ -132,7 +135,20 @@ def count_statements(database_url: str, redis_url: str, tmp: Path) -> list[SqlCo
     with TestClient(app, base_url=base) as client:
         csrf = ""
 
-        def measure(label: str, kind: str, call: Callable[[], Any], scenario: str = "", lines: int = 0) -> None:
+        def server_ms(call: Callable[[], Any]) -> float:
+            """The median of the shop's own time for `call()` (its access log's duration_ms), TIMED times."""
+            log.seek(0)
+            log.truncate()
+            for _ in range(TIMED):
+                call()
+            times = [json.loads(line)["duration_ms"] for line in log.getvalue().splitlines() if line.startswith("{")]
+            if len(times) != TIMED:
+                raise BenchError(f"expected {TIMED} access log lines, found {len(times)}")
+            return float(statistics.median(times))
+
+        def measure(
+            label: str, kind: str, call: Callable[[], Any], scenario: str = "", lines: int = 0, timed: bool = False
+        ) -> None:
             seen.clear()
             trips.start()
             if commands:
@@ -155,6 +171,7 @@ def count_statements(database_url: str, redis_url: str, tmp: Path) -> list[SqlCo
                     tuple(sent),
                     None if redis is None else len(redis),
                     tuple(redis or ()),
+                    server_ms(call) if timed else None,
                 )
             )
 
@@ -181,8 +198,8 @@ def count_statements(database_url: str, redis_url: str, tmp: Path) -> list[SqlCo
             """The requests the benchmark loads, for a cart of `lines` lines."""
             what = f"{lines}-line cart"
             measure(f"add: product already in a {what}", "add", lambda: add(test_1), "add_to_cart", lines)
-            measure(f"cart page, {what}", "cart", lambda: page("/cart"), "cart_page", lines)
-            measure(f"product page, {what}", "", lambda: page("/products/test-1"), "product_page", lines)
+            measure(f"cart page, {what}", "cart", lambda: page("/cart"), "cart_page", lines, timed=True)
+            measure(f"product page, {what}", "", lambda: page("/products/test-1"), "product_page", lines, timed=True)
 
         measure("product page, new visitor", "", lambda: page("/products/test-1"))
         measure("product page, returning visitor", "", lambda: page("/products/test-1"))

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 from bench.engines import Engine
 from bench.load import write_script
-from bench.servers import HOST, PYTHON, Server, free_port, uvicorn_argv
+from bench.servers import GRANIAN, HOST, PYTHON, Server, free_port, granian_argv, uvicorn_argv, worker_rss
 from bench.shop import ShopClient, ShopSetup
 from web.settings import Settings
 
@@ -60,6 +60,13 @@ class Stack:
         self.exit_stack = exit_stack  # stops the servers, also on Ctrl-C or SIGTERM
         self.servers: list[Server] = []  # in the order they started
         self.scenarios = [kind(self) for kind in kinds]  # in the order each round measures them
+        # The shop's workers' resident memory in MiB: after the first round (warmed up) and at the end.
+        self.shop_memory: dict[str, list[float]] = {}
+
+    def note_shop_memory(self, when: str) -> None:
+        """Record the shop's workers' memory as `when` ("warm" or "end"), if the shop was started."""
+        if "shop" in vars(self):  # the cached_property below has run
+            self.shop_memory[when] = worker_rss(self.shop.server.pid)
 
     @property
     def label(self) -> str:
@@ -97,7 +104,10 @@ class Stack:
     ) -> Server:
         """Start uvicorn with `app` on a free port: the shop's uvicorn options and this stack's HTTP parser."""
         port = free_port()
-        argv = uvicorn_argv(app, port, *options, "--http", self.parser, workers=self.workers)
+        if self.parser == GRANIAN:
+            argv = granian_argv(app, port, *options, workers=self.workers)
+        else:
+            argv = uvicorn_argv(app, port, *options, "--http", self.parser, workers=self.workers)
         return self.start(Server(key, name, argv, env, port, self.log_path(key), ready_path, ready_status))
 
     def log_path(self, key: str) -> Path:

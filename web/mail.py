@@ -3,10 +3,10 @@
 A message is written to the outbox table in the transaction that makes it true (placing an order
 writes its confirmation), so it exists exactly when that commits. deliver_pending() sends what is
 due after commit: over SMTP when SMTP_URL is set, otherwise as .eml files under var/outbox/ for a
-developer to read. A sender claims a row before sending it, so two senders (workers, or the
-`send-mail` command beside a server) never send one message at the same moment; a failure is
-retried with back-off and never touches the order. A crash between sending and marking the row
-sent delivers that one message again on the next run: mail cannot be exactly-once, and every
+developer to read. A sender claims a batch of rows before sending them, so two senders (workers,
+or the `send-mail` command beside a server) never send one message at the same moment; a failure
+is retried with back-off and never touches the order. A crash between sending and marking the
+batch sent delivers its messages again on the next run: mail cannot be exactly-once, and every
 message carries a fixed Message-ID so that mail software can recognise the repeat.
 """
 

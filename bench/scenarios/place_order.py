@@ -26,12 +26,12 @@ from bench.scenarios.base import Load, Scenario
 from bench.shop import ADD_PRODUCTS, Placements, Review, mail_pending, placements, reset_stock
 
 MIN_SHOPPERS = 200
-# Orders per second a round must have shoppers for: about 2.5 times the best figure seen here
-# (SQLite: about 300/s with the background mail sender on, since placement and the outbox run on
-# Prepared statements; PostgreSQL + Redis: about 40/s with 2 workers), as for the add. A run that
+# Orders per second a round must have shoppers for: about 1.7 times the best figure seen here
+# (SQLite: about 330/s with the background mail sender on, since placement and the outbox run on
+# Prepared statements; PostgreSQL + Redis: over 100/s with 1 worker). A run that
 # uses them all up goes on with requests the shop refuses, which fail the round. Each shopper costs
 # 7 requests to prepare, so a ceiling far above the engine's figure only costs time.
-PLACE_RATE_CEILING = {"sqlite": 750, "postgres": 100}
+PLACE_RATE_CEILING = {"sqlite": 550, "postgres": 300}
 MAIL_WAIT_S = 60  # for the confirmations still unsent when wrk stops, before the next measurement
 TOKEN = re.compile(r"^[A-Za-z0-9_.-]+$")  # cookie (a minted one is signed: id.time.mac), CSRF token, key, fingerprint
 
