@@ -152,10 +152,12 @@ def headers(row: Any, sender: str) -> dict[str, str]:
 
 def text_part(body: str, subtype: str) -> MIMEText:
     """7bit when ASCII, else 8bit UTF-8; quoted-printable when a line is longer than mail allows (998)."""
-    longest = max(map(len, body.splitlines()), default=0)
-    charset = UTF8_QUOTED if longest > MAX_LINE else UTF8_8BIT
-    if longest <= MAX_LINE and body.isascii():
+    if max(map(len, body.splitlines()), default=0) > MAX_LINE:
+        charset = UTF8_QUOTED
+    elif body.isascii():
         return MIMEText(body, subtype, "us-ascii")
+    else:
+        charset = UTF8_8BIT
     return MIMEText(body, subtype, charset)  # type: ignore[arg-type]  # a Charset is taken too (typeshed: str)
 
 
@@ -254,6 +256,10 @@ class Outcome:
     sent: list[int] = field(default_factory=list)
     failed: list[tuple[Any, str]] = field(default_factory=list)
 
+    def so_far(self) -> Outcome:
+        """A copy to record: a send stopped by cancellation may still be noting in this one."""
+        return Outcome(list(self.sent), list(self.failed))
+
 
 def built(batch: list[Any], mail_from: str) -> list[tuple[Any, Message]]:
     """Each claimed row with its mail, ready to send."""
@@ -335,7 +341,8 @@ def deliver_pending(
         try:
             send_batch(sender, built(batch, settings.mail_from), outcome)
         finally:  # what went out is marked sent even when the batch stopped early
-            tally(done, outcome, db.run_sync(recording(db, outcome, int(now()))), metrics)
+            settled = outcome.so_far()
+            tally(done, settled, db.run_sync(recording(db, settled, int(now()))), metrics)
 
 
 def outbox_stats(conn: Connection, now: int) -> tuple[dict[str, int], int]:
@@ -397,5 +404,6 @@ class Postman:
             try:
                 mails = built(batch, self.settings.mail_from)  # CPU: here, not in a second thread
                 await loop.run_in_executor(self.thread, send_batch, sender, mails, outcome)
-            finally:
-                tally(done, outcome, await self.db.run(recording(self.db, outcome, int(time.time()))), self.metrics)
+            finally:  # cancelled (the server stopping), the sending thread may go on noting in `outcome`
+                settled = outcome.so_far()
+                tally(done, settled, await self.db.run(recording(self.db, settled, int(time.time()))), self.metrics)

@@ -15,7 +15,7 @@ import json
 import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cache
+from functools import cache, lru_cache
 from types import SimpleNamespace
 from typing import Any
 
@@ -252,8 +252,8 @@ def today(now: int) -> date:
 
 def quote(v: Visit, method_code: str | None) -> Quote:
     """The cart priced for checkout with the chosen method (None: not chosen yet), as placement would."""
-    cart_id = owner.resolve_owner(v).cart_id
-    view = cart.load_cart(v)
+    who = owner.resolve_owner(v)
+    view = cart.load_cart(v, who)
     place = locality.chosen(v.session)
     zone = locality.zone(v.conn, place.zone_id) if place is not None else None
     method = zone.method(method_code) if zone is not None and method_code else None
@@ -261,7 +261,7 @@ def quote(v: Visit, method_code: str | None) -> Quote:
     expected = locality.expected_date(today(v.now), method.days_max) if method is not None else None
     changes = [
         PriceChange(line.title, was, line.unit_price)
-        for line, was in zip(view.lines, added_prices(v.conn, cart_id, view.lines), strict=True)
+        for line, was in zip(view.lines, added_prices(v.conn, who.cart_id, view.lines), strict=True)
         if was is not None and was != line.unit_price
     ]
     return Quote(view, method, delivery, expected, v.settings.currency, changes)
@@ -292,6 +292,7 @@ ORDER_COLUMNS = (
     *("subtotal_cents", "delivery_cents", "total_cents", "currency"),
     *("status", "payment_method", "payment_status", "placed_at", "updated_at"),
 )
+LINE_COUNTS_KEPT = 64  # statements per number of lines kept compiled (a cart has no cap on its lines)
 LINE_COLUMNS = ("variant_id", "product_slug", "title", "unit_price_cents", "quantity", "line_total_cents")
 
 
@@ -371,7 +372,7 @@ def per_variant(quantities: dict[int, int]) -> Any:
     return case(quantities, value=variants.c.id)
 
 
-@cache
+@lru_cache(maxsize=LINE_COUNTS_KEPT)
 def stock_update(lines: int) -> Prepared:
     """`UPDATE variants SET stock = stock - CASE id WHEN :id_0 THEN :q_0 ... END WHERE id IN (:id_0, ...)
     AND stock >= CASE ...`: one statement takes every line's stock, and changes no row whose stock is short."""
@@ -393,7 +394,7 @@ def order_insert(dialect: str) -> Prepared:
     )
 
 
-@cache
+@lru_cache(maxsize=LINE_COUNTS_KEPT)
 def lines_insert(lines: int) -> Prepared:
     """One multi-row INSERT of an order's `lines` lines: parameters order_id and <column>_<n>."""
     rows: list[dict[str, Any]] = [
