@@ -141,3 +141,31 @@ def test_a_refused_login_puts_the_focus_on_the_email_field_that_its_message_desc
     email = form.get_by_label("Email")
     expect(email).to_be_focused()
     expect(email).to_have_accessible_description(re.compile("do not match an account"))
+
+
+def test_a_form_swapped_in_answers_enter_at_once_without_leaving_the_page(context: BrowserContext, page: Page) -> None:
+    """htmx wires a swapped-in form up when the swap settles. The shopper's Enter in the new quantity
+    field, pressed the moment the swap lands (here: the next task after it), must be an htmx request,
+    not a plain page POST that reloads the cart and drops the focus."""
+    api_add(context.request, "scented-candle")
+    page.goto("/cart")
+    field = quantity_input(cart_contents(page), "Scented candle")
+    page.evaluate(
+        """() => document.addEventListener("htmx:afterSwap", function once(event) {
+             if (event.detail.target.id !== "cart-contents") return;
+             document.removeEventListener("htmx:afterSwap", once);
+             setTimeout(() => document.querySelector("#cart-contents form.cart-line-quantity").requestSubmit(), 0);
+           })"""
+    )
+    page_loads: list[str] = []
+    page.on("request", lambda request: page_loads.append(request.url) if request.is_navigation_request() else None)
+    with page.expect_response(lambda response: response.request.method == "POST") as first:
+        tab_to(page, field)
+        page.keyboard.press("ArrowUp")  # a number field's change: the first request
+    assert first.value.ok
+    with page.expect_response(lambda response: response.request.method == "POST") as second:
+        pass  # the requestSubmit() of the swapped-in form
+    assert second.value.request.headers.get("hx-request") == "true"
+    expect(quantity_input(cart_contents(page), "Scented candle")).to_have_value("2")
+    expect(quantity_input(cart_contents(page), "Scented candle")).to_be_focused()
+    assert page_loads == []
