@@ -360,7 +360,9 @@ def login(shopper: Shopper, email: str, password: str = PASSWORD, next_path: str
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests that only make sense on one engine say so by marker; they are reported as skipped with why."""
+    """Tests that only make sense on one engine say so by marker; they are reported as skipped with why.
+    A long test goes first: started last, it would keep one worker busy after the others are done."""
+    items.sort(key=lambda item: item.get_closest_marker("long") is None)
     engine = "postgres" if TEST_DATABASE_URL else "sqlite"
     store = "redis" if TEST_REDIS_URL else "sql"
     scaleout = f"{engine}+{store}"
@@ -369,6 +371,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         ("postgres_only", engine, "postgres"),
         ("sql_sessions_only", store, "sql"),
         ("scaleout", scaleout, "postgres+redis"),
+        ("own_sqlite", engine, "sqlite"),
     ]
     for item in items:
         for marker, running, needs in rules:

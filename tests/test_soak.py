@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from bench.soak import report, soak
 
 SECONDS = 30
@@ -23,6 +25,9 @@ WARMUP = 15
 MEMORY_TOLERANCE = 0.20
 
 
+# Its server runs on an SQLite file of its own (the PostgreSQL pass would run the same soak again).
+@pytest.mark.own_sqlite
+@pytest.mark.long
 def test_soak_30_seconds(tmp_path: Path) -> None:
     figures = soak(SECONDS, out=tmp_path / "soak.json", warmup=WARMUP, memory_tolerance=MEMORY_TOLERANCE)
     failed = [name for name, ok in figures["criteria"].items() if not ok]

@@ -64,6 +64,22 @@ def test_an_edited_template_shows_on_the_next_request_in_development(
     assert "Back to the catalogue" in development.get("/nope").text
 
 
+def test_a_shop_started_after_an_edit_shows_it_though_the_process_compiled_the_old_one(
+    settings: Settings, templates: Path
+) -> None:
+    """Compiled templates are kept for the process (web/pages.py, COMPILED), keyed by file and
+    checked against the source: a second app on the same folder, in production where a template is
+    loaded once, gets the edited file, and another folder's template of the same name is its own."""
+    first = shop(settings, templates, production=True)
+    assert "Back to the shop" in next(first).get("/nope").text
+    edit(templates / ERROR_PAGE, "Back to the shop", "Back to the catalogue")
+    for client in shop(settings, templates, production=True):
+        assert "Back to the catalogue" in client.get("/nope").text
+    for client in shop(settings, TEMPLATES, production=True):
+        assert "Back to the shop" in client.get("/nope").text
+    next(first, None)  # the first shop, stopped
+
+
 def test_production_keeps_the_templates_it_loaded(production: TestClient[Litestar], templates: Path) -> None:
     assert "Back to the shop" in production.get("/nope").text
     edit(templates / ERROR_PAGE, "Back to the shop", "Back to the catalogue")

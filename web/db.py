@@ -15,6 +15,7 @@ import threading
 from collections import namedtuple
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 from weakref import WeakKeyDictionary, WeakSet
@@ -437,12 +438,19 @@ def alembic_config(database_url: str) -> Any:
     return config
 
 
+@cache
+def head_revision() -> str:
+    """The code's newest migration: read once per process (the migrations are code, like the rest)."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
+
+
 def migration_state(db: Database) -> tuple[str | None, str]:
     """The database's current revision and the code's head revision."""
     from alembic.runtime.migration import MigrationContext
-    from alembic.script import ScriptDirectory
 
-    head = ScriptDirectory.from_config(alembic_config(db.url)).get_current_head() or ""
+    head = head_revision()
     try:
         with db.engine.connect() as conn:
             current = MigrationContext.configure(conn).get_current_revision()

@@ -13,7 +13,8 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import SplitResult, quote, urlsplit
 
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2 import BytecodeCache, Environment, FileSystemLoader, StrictUndefined, Template, select_autoescape
+from jinja2.bccache import Bucket
 from litestar import Litestar, Request, Response
 from litestar.enums import MediaType
 from markupsafe import Markup
@@ -44,6 +45,26 @@ def immutable(value: Any) -> bool:
     return isinstance(value, tuple) and all(immutable(item) for item in value)
 
 
+class CompiledTemplates(BytecodeCache):
+    """Each template's compiled code, kept for the process: every app made in it (a test's, a
+    worker's after a reload of its settings) loads a template without parsing and compiling it
+    again. Jinja keys a template by its name and file and checks its source's hash, so an edited
+    template (development reloads them) is compiled afresh."""
+
+    def __init__(self) -> None:
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if (code := self.code.get(bucket.key)) is not None:
+            bucket.bytecode_from_string(code)
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED = CompiledTemplates()
+
+
 class ShopEnvironment(Environment):
     """Jinja with each template's globals as a plain dict.
 
@@ -68,6 +89,7 @@ class Renderer:
             auto_reload=not settings.production,
             trim_blocks=True,
             lstrip_blocks=True,
+            bytecode_cache=COMPILED,
         )
         currency = settings.currency
         self.env.filters["money"] = lambda cents: money(cents, currency)
