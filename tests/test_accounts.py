@@ -8,7 +8,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import TestClient
 
-from tests.conftest import BASE_URL, PASSWORD, Shopper, login, register, sql, stored_sessions, variant_id
+from tests.conftest import BASE_URL, PASSWORD, Shopper, add_form, login, register, sql, stored_sessions, variant_id
 from web.sessions import session_key
 
 TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
@@ -324,3 +324,22 @@ def test_the_first_login_says_welcome_and_the_next_welcome_back(app: Litestar, s
     shopper.csrf = ""
     login(shopper, "first@example.com")
     assert "Welcome back, Fay." in shopper.visit("/").text
+
+
+def test_a_form_rendered_before_a_password_change_is_refused_after_it(app: Litestar, shopper: Shopper) -> None:
+    """The change rotates the session, and its token with it: a page opened before the change (in
+    another tab, say) cannot post with the old token, and the next page's works."""
+    register(app, "seal@example.com")
+    login(shopper, "seal@example.com")
+    shopper.visit("/account")
+    before = shopper.csrf
+    changed = shopper.post(
+        "/account/password", {"current_password": PASSWORD, "new_password": "a sealed new passphrase"}
+    )
+    assert changed.status_code == 303
+    stale = shopper.post("/cart/items", add_form(app, "test-1"))
+    assert stale.status_code == 403 and shopper.cart()["items"] == []
+    shopper.visit("/account")
+    assert shopper.csrf != before
+    assert shopper.post("/cart/items", add_form(app, "test-1")).status_code == 303
+    assert list(shopper.quantities().values()) == [1]

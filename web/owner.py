@@ -104,14 +104,14 @@ def emptied(v: Visit) -> tuple[int, int] | None:
 
 
 def log_in(v: Visit, user: SignedIn, cart_id: int) -> None:
-    """The session belongs to `user` from now on, with their cart; a new ID and CSRF token seal it.
+    """The session belongs to `user` from now on, with their cart; a new ID (and with it a new CSRF
+    token) seals it.
     What an earlier "Empty the cart" set aside is not offered to them (another account's, maybe)."""
     v.session.pop(EMPTIED_CART)
     v.session.set(USER_ID, user.id)
     v.session.set(USER_EMAIL, user.email)
     v.session.set(USER_NAME, user.name)
     v.session.set(CART_ID, cart_id)
-    v.session.new_csrf_token()
     v.session.rotate()
 
 

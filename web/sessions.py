@@ -112,21 +112,15 @@ class Session:
     def take_flashes(self) -> list[dict[str, str]]:
         return list(self.pop("flash", []))
 
-    def new_csrf_token(self) -> None:
-        """A fresh synchronizer token: forms rendered before an identity change are refused after it."""
-        self.set("csrf", secrets.token_urlsafe(32))
-
     @property
     def csrf_token(self) -> str:
-        """Its synchronizer token: the one new_csrf_token() stored, else our MAC of its ID, so a
-        page can carry a token without its session being stored."""
+        """Its synchronizer token: our MAC of its ID, so a page can carry a token without its session
+        being stored, and a new ID (login, logout, a password change: rotate()) is a new token, which
+        refuses the forms rendered before it."""
         self.token_shown = True
         return self._token()
 
     def _token(self) -> str:
-        stored = self.data.get("csrf")
-        if stored:
-            return str(stored)
         assert self.token_key, "sessions come from SessionStore.load(), which gives them their key"
         return mac(self.token_key, f"csrf:{self.id}", 32)
 

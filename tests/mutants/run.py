@@ -107,13 +107,12 @@ TARGETS = (
     Target(
         "csrf",
         "the CSRF and origin checks: check_origin(), the token a request carries, the session's token "
-        "and its comparison",
+        "(derived from its ID) and its comparison",
         (
             "web.visit.x_check_origin*",
             "web.visit.x_form_token*",
             "web.sessions.xǁSessionǁ_token*",
             "web.sessions.xǁSessionǁcsrf_matches*",
-            "web.sessions.xǁSessionǁnew_csrf_token*",
         ),
     ),
     Target(

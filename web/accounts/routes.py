@@ -287,7 +287,6 @@ async def change_password(request: Request) -> Response[str]:
         accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
         accounts.set_password(v.conn, account.id, new_hash)
         v.session.rotate()
-        v.session.new_csrf_token()
         shop.sessions.end_user_sessions(v.conn, account.id, keep=v.session)
         v.session.flash("Your password was changed. Every other session of your account was logged out.", "success")
 
