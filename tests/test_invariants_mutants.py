@@ -13,10 +13,13 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from tests.conftest import Shopper, api_checkout, login, register, sql, variant_id
+from tests.conftest import PASSWORD, Shopper, api_checkout, login, register, sql, variant_id
 from tests.factories import set_stock, withdraw
+from tests.test_throttle import WRONG, from_address
+from web.app import create_app
 from web.cart import store
 from web.orders import service as orders
+from web.settings import Settings
 from web.unit import Visit
 
 
@@ -223,3 +226,72 @@ def test_stock_sold_between_the_cart_read_and_the_decrement_refuses_the_whole_or
     assert "Tea tin: 1 left" in answer.json()["message"]
     assert sql(app, "SELECT count(*) FROM orders") == [(0,)]
     assert sql(app, "SELECT sku, stock FROM variants ORDER BY sku") == stock  # nothing taken, the knife included
+
+
+@pytest.fixture
+def tight(settings: Settings) -> Iterator[Litestar]:
+    """Behind a proxy it trusts (X-Forwarded-For is the address), with small limits: 3 failures per
+    account and address, 4 per address, 6 per account (then one attempt per 5 s)."""
+    app = create_app(
+        settings.with_overrides(
+            trusted_proxies=("testclient",),
+            login_max_failures_per_account_and_address=3,
+            login_max_failures_per_address=4,
+            login_max_failures_per_account=6,
+            login_slow_seconds=5,
+        )
+    )
+    yield app
+    app.state.shop.db.dispose()
+
+
+def logins(app: Litestar, address: str, email: str, password: str, times: int = 1) -> list[int]:
+    return [login(from_address(app, address), email, password).status_code for _ in range(times)]
+
+
+def test_a_right_password_gives_back_exactly_its_own_attempt_to_its_address(tight: Litestar) -> None:
+    """Three failures, then a success: the address has counted four attempts and given one back,
+    so it has one failure left before its limit of four (throttle_release() takes back one)."""
+    register(tight, "right@example.com")
+    assert logins(tight, "10.9.0.1", "nobody@example.com", WRONG, 3) == [401, 401, 401]
+    assert logins(tight, "10.9.0.1", "right@example.com", PASSWORD) == [303]
+    assert logins(tight, "10.9.0.1", "nobody2@example.com", WRONG, 2) == [401, 429]
+
+
+def test_an_attempt_turned_away_by_its_locked_pair_is_not_counted_against_the_account(tight: Litestar) -> None:
+    """Its account was not tried, so the account's counter gets exactly that attempt back: after
+    three failures and three turned-away attempts from one address, the account has three left
+    below its ceiling of six, then one per pace."""
+    register(tight, "pair@example.com")
+    assert logins(tight, "10.9.1.1", "pair@example.com", WRONG, 6) == [401, 401, 401, 429, 429, 429]
+    others = [logins(tight, f"10.9.2.{n}", "pair@example.com", WRONG)[0] for n in range(5)]
+    assert others == [401, 401, 401, 401, 429]
+
+
+def test_a_success_gives_back_only_its_own_counters(tight: Litestar) -> None:
+    """Another shopper's good login, from another address, leaves this pair's count as it was."""
+    register(tight, "mine@example.com")
+    register(tight, "theirs@example.com")
+    assert logins(tight, "10.9.3.1", "mine@example.com", WRONG, 2) == [401, 401]
+    assert logins(tight, "10.9.4.1", "theirs@example.com", PASSWORD) == [303]
+    assert logins(tight, "10.9.3.1", "mine@example.com", WRONG, 2) == [401, 429]
+
+
+def test_a_counter_given_back_more_often_than_counted_stays_at_zero(app: Litestar) -> None:
+    """A release after its window began again (its count started over at 1) can meet a counter at
+    0: it stays at 0, so the next window still allows exactly its limit."""
+    store = app.state.shop.sessions
+    with app.state.shop.db.engine.begin() as conn:
+        assert store.throttle_take(conn, {"login:floor": 1}, 60) == 0
+        store.throttle_release(conn, ["login:floor"])
+        store.throttle_release(conn, ["login:floor"])
+        assert store.throttle_take(conn, {"login:floor": 1}, 60) == 0
+        assert store.throttle_take(conn, {"login:floor": 1}, 60) == 60
+
+
+def test_a_pages_csrf_token_is_a_full_256_bit_mac_of_its_session(shopper: Shopper) -> None:
+    """The token is the whole HMAC-SHA-256 of the session's ID (43 URL-safe characters), not a
+    shortened one: guessing it is as hard as the key."""
+    shopper.visit("/")
+    assert len(shopper.csrf) == 43
+    assert set(shopper.csrf) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
