@@ -295,3 +295,88 @@ def test_a_pages_csrf_token_is_a_full_256_bit_mac_of_its_session(shopper: Shoppe
     shopper.visit("/")
     assert len(shopper.csrf) == 43
     assert set(shopper.csrf) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+def users_lines(app: Litestar, user_id: int) -> list[tuple[str, int]]:
+    """The user's cart as stored, read straight after the login (a page's read would clamp it again)."""
+    rows = sql(
+        app,
+        "SELECT v.sku, l.quantity FROM cart_lines l JOIN carts c ON c.id = l.cart_id"
+        " JOIN variants v ON v.id = l.variant_id WHERE c.user_id = :user ORDER BY v.sku",
+        user=user_id,
+    )
+    return [(str(sku), int(quantity)) for sku, quantity in rows]
+
+
+def test_a_merge_lists_its_notes_in_the_order_the_guest_added_the_lines(app: Litestar, shopper: Shopper) -> None:
+    register(app, "order@example.com")
+    shopper.add("test-2", 3)
+    shopper.add("test-1", 3)
+    set_stock(app, "test-1", 1)
+    set_stock(app, "test-2", 1)
+    login(shopper, "order@example.com")
+    page = shopper.visit("/cart").text
+    assert page.index("Test product 2: only 1 left") < page.index("Test product 1: only 1 left")
+
+
+def test_a_merge_that_takes_exactly_the_stock_left_reduces_nothing(app: Litestar, shopper: Shopper) -> None:
+    user_id = register(app, "exact@example.com")
+    shopper.add("test-1", 2)
+    set_stock(app, "test-1", 2)
+    login(shopper, "exact@example.com")
+    assert users_lines(app, user_id) == [("test-1", 2)]
+    page = shopper.visit("/cart").text
+    assert "2 items from your guest cart were added to your cart." in page
+    assert "only 2 left" not in page
+
+
+def test_a_merge_leaves_out_a_withdrawn_product_and_says_so(app: Litestar, shopper: Shopper) -> None:
+    user_id = register(app, "gone@example.com")
+    shopper.add("test-1", 1)
+    shopper.add("test-2", 2)
+    withdraw(app, "test-2")  # still 50 in stock, but no longer sold
+    login(shopper, "gone@example.com")
+    assert users_lines(app, user_id) == [("test-1", 1)]
+    page = shopper.visit("/cart").text
+    assert "1 item from your guest cart was added to your cart." in page
+    assert "Test product 2 is sold out and was not added." in page
+
+
+def test_a_merged_line_is_stored_clamped_to_the_stock_left(app: Litestar, shopper: Shopper) -> None:
+    user_id = register(app, "stock@example.com")
+    shopper.add("test-1", 5)
+    set_stock(app, "test-1", 2)
+    login(shopper, "stock@example.com")
+    assert users_lines(app, user_id) == [("test-1", 2)]
+
+
+def test_a_merged_line_is_stored_clamped_to_the_limit_in_force(app: Litestar, shopper: Shopper) -> None:
+    user_id = register(app, "limit@example.com")
+    shopper.add("test-1", 5)
+    shop = app.state.shop
+    shop.settings = shop.settings.with_overrides(max_line_quantity=3)
+    login(shopper, "limit@example.com")
+    assert users_lines(app, user_id) == [("test-1", 3)]
+
+
+def test_a_merge_moves_the_last_unit_in_stock(app: Litestar, shopper: Shopper) -> None:
+    user_id = register(app, "last@example.com")
+    shopper.add("test-1", 1)
+    set_stock(app, "test-1", 1)
+    login(shopper, "last@example.com")
+    assert users_lines(app, user_id) == [("test-1", 1)]
+
+
+def test_a_merged_line_keeps_the_price_it_was_added_at(app: Litestar, shopper: Shopper) -> None:
+    """The price when the guest added it, which the cart compares with today's."""
+    user_id = register(app, "price@example.com")
+    shopper.add("test-1", 1)
+    added = sql(app, "SELECT added_price_cents FROM cart_lines")
+    assert added[0][0] is not None
+    login(shopper, "price@example.com")
+    kept = sql(
+        app,
+        "SELECT l.added_price_cents FROM cart_lines l JOIN carts c ON c.id = l.cart_id WHERE c.user_id = :user",
+        user=user_id,
+    )
+    assert kept == added
