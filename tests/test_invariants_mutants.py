@@ -380,3 +380,43 @@ def test_a_merged_line_keeps_the_price_it_was_added_at(app: Litestar, shopper: S
         user=user_id,
     )
     assert kept == added
+
+
+def test_a_cancellation_puts_back_each_lines_own_quantity(shopper: Shopper, app: Litestar) -> None:
+    """per_variant()'s CASE gives each variant its own line's quantity back, not one for all."""
+    before = dict(sql(app, "SELECT sku, stock FROM variants WHERE sku IN ('test-1', 'test-2')"))
+    shopper.add("test-1", 2)
+    shopper.add("test-2", 5)
+    number = shopper.checkout()
+    assert dict(sql(app, "SELECT sku, stock FROM variants WHERE sku IN ('test-1', 'test-2')")) == {
+        "test-1": before["test-1"] - 2,
+        "test-2": before["test-2"] - 5,
+    }
+    cancelled = shopper.client.post(f"/api/orders/{number}/cancel", json={})
+    assert cancelled.json()["order"]["status"] == "cancelled"
+    assert dict(sql(app, "SELECT sku, stock FROM variants WHERE sku IN ('test-1', 'test-2')")) == before
+
+
+def test_a_refused_placement_names_every_short_line_and_only_those(
+    client: TestClient[Litestar], app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two lines sold meanwhile are both named, one after the other; a third that takes exactly the
+    stock left was not short and is not named."""
+    set_stock(app, "test-1", 2)
+    client.post("/api/cart", json={"productId": "tea-tin", "qty": 2})
+    client.post("/api/cart", json={"productId": "chef-knife", "qty": 1})
+    client.post("/api/cart", json={"productId": "test-1", "qty": 2})
+    quote = orders.quote
+
+    def quote_then_sell(v: Visit, method_code: str | None) -> orders.Quote:
+        priced = quote(v, method_code)
+        v.conn.execute(text("UPDATE variants SET stock = 1 WHERE sku = 'tea-tin'"))
+        v.conn.execute(text("UPDATE variants SET stock = 0 WHERE sku = 'chef-knife'"))
+        return priced
+
+    monkeypatch.setattr(orders, "quote", quote_then_sell)
+    body = api_checkout("short@example.com", "Short")
+    answer = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "short-lines-0001"})
+    assert answer.status_code == 409 and answer.json()["error"] == "OUT_OF_STOCK", answer.text
+    assert [line["title"] for line in answer.json()["lines"]] == ["Tea tin", "Chef's knife"]
+    assert "(Tea tin: 1 left; Chef's knife: 0 left)" in answer.json()["message"]

@@ -375,11 +375,15 @@ def per_variant(quantities: dict[int, int]) -> Any:
 @lru_cache(maxsize=LINE_COUNTS_KEPT)
 def stock_update(lines: int) -> Prepared:
     """`UPDATE variants SET stock = stock - CASE id WHEN :id_0 THEN :q_0 ... END WHERE id IN (:id_0, ...)
-    AND stock >= CASE ...`: one statement takes every line's stock, and changes no row whose stock is short."""
+    AND stock >= CASE ... RETURNING id`: one statement takes every line's stock, changes no row whose
+    stock is short, and answers the rows it changed."""
     ids = [bindparam(f"id_{n}", type_=Integer) for n in range(lines)]
     taken = case({id_: bindparam(f"q_{n}", type_=Integer) for n, id_ in enumerate(ids)}, value=variants.c.id)
     return Prepared(
-        update(variants).where(variants.c.id.in_(ids), variants.c.stock >= taken).values(stock=variants.c.stock - taken)
+        update(variants)
+        .where(variants.c.id.in_(ids), variants.c.stock >= taken)
+        .values(stock=variants.c.stock - taken)
+        .returning(variants.c.id)
     )
 
 
@@ -416,17 +420,20 @@ def lock_variants(v: Visit, quantities: dict[int, int]) -> list[int]:
 def take_stock(v: Visit, lines: list[Line]) -> None:
     """Decrement every line's stock in one conditional statement, in variant-id order.
 
-    The row count is the guard: a line whose variant has less stock than asked is not updated, and
-    then nothing is (the transaction is rolled back). On PostgreSQL the rows are first locked in
+    The rows changed are the guard: a line whose variant has less stock than asked is not updated,
+    and then nothing is (the transaction is rolled back). The short lines are those the statement
+    left alone, named with their stock as it is; the others' rows, already taken from within this
+    transaction, would read as less than there is. On PostgreSQL the rows are first locked in
     variant-id order, so two placements never wait on each other in opposite orders.
     """
     wanted = {line.variant_id: line.quantity for line in lines}
     ids = lock_variants(v, wanted)
     params = {f"id_{n}": variant_id for n, variant_id in enumerate(ids)}
     params.update({f"q_{n}": wanted[variant_id] for n, variant_id in enumerate(ids)})
-    changed = stock_update(len(ids)).run(v.conn, **params)
-    if changed != len(ids):
-        stock = dict(v.conn.execute(select(variants.c.id, variants.c.stock).where(variants.c.id.in_(ids))).all())
+    changed = {row[0] for row in stock_update(len(ids)).all(v.conn, **params)}
+    if len(changed) != len(ids):
+        untaken = [variant_id for variant_id in ids if variant_id not in changed]
+        stock = dict(v.conn.execute(select(variants.c.id, variants.c.stock).where(variants.c.id.in_(untaken))).all())
         short = [
             {
                 "lineId": line.id,
@@ -436,7 +443,7 @@ def take_stock(v: Visit, lines: list[Line]) -> None:
                 "available": stock.get(line.variant_id, 0),
             }
             for line in lines
-            if stock.get(line.variant_id, 0) < line.quantity
+            if line.variant_id not in changed
         ]
         v.metrics.placements_refused.labels("out_of_stock").inc()
         names = "; ".join(f"{item['title']}: {item['available']} left" for item in short)
