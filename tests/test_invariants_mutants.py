@@ -13,7 +13,7 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from tests.conftest import PASSWORD, Shopper, api_checkout, login, register, sql, variant_id
+from tests.conftest import BASE_URL, PASSWORD, Shopper, api_checkout, login, register, sql, variant_id
 from tests.factories import set_stock, withdraw
 from tests.test_throttle import WRONG, from_address
 from web.app import create_app
@@ -420,3 +420,83 @@ def test_a_refused_placement_names_every_short_line_and_only_those(
     assert answer.status_code == 409 and answer.json()["error"] == "OUT_OF_STOCK", answer.text
     assert [line["title"] for line in answer.json()["lines"]] == ["Tea tin", "Chef's knife"]
     assert "(Tea tin: 1 left; Chef's knife: 0 left)" in answer.json()["message"]
+
+
+def test_an_old_review_sent_again_after_a_new_checkout_began_goes_to_its_order(shopper: Shopper, app: Litestar) -> None:
+    """The first review's form, sent again from a tab left open after a new checkout began (and its
+    cart was emptied): place_order() finds its key's order and answers with it, placing nothing."""
+    shopper.add("tea-tin", 1)
+    review = shopper.review()
+    first = shopper.place(review)
+    assert first.status_code == 303
+    number = first.headers["location"].rsplit("/", 1)[1]
+    assert "Thank you! Your order" in shopper.client.get(f"/orders/{number}").text  # its message, seen once
+    shopper.add("test-1", 1)
+    shopper.review()  # a new checkout of a new cart
+    line = line_of(shopper, "test-1")
+    assert shopper.post(f"/cart/lines/{line}/remove", {}).status_code == 303
+    again = shopper.place(review)
+    assert again.status_code == 303 and again.headers["location"] == f"/orders/{number}", again.text
+    assert sql(app, "SELECT count(*) FROM orders") == [(1,)]
+    page = shopper.client.get(f"/orders/{number}")
+    assert page.status_code == 200 and "Thank you! Your order" not in page.text  # a replay is not placed again
+
+
+def test_a_users_idempotency_key_is_theirs_in_every_session(app: Litestar) -> None:
+    """Scoped by the user, not by the session: the same key from the user's second device is the
+    same checkout, answered with the order it placed."""
+    register(app, "devices@example.com")
+    body = api_checkout("devices@example.com", "Two Devices")
+    numbers = []
+    for _ in range(2):
+        with TestClient(app, base_url=BASE_URL) as device:
+            shopper = Shopper(device)
+            assert login(shopper, "devices@example.com").status_code == 303
+            device.post("/api/cart", json={"productId": "tea-tin", "qty": 1})
+            answer = device.post("/api/checkout", json=body, headers={"Idempotency-Key": "same-key-two-devices"})
+            numbers.append((answer.status_code, answer.json()["order"]["number"]))
+    assert [status for status, _ in numbers] == [201, 200]
+    assert numbers[0][1] == numbers[1][1]
+    assert sql(app, "SELECT count(*) FROM orders") == [(1,)]
+
+
+def test_a_placement_of_lines_reduced_since_they_were_added_names_each_of_them(
+    client: TestClient[Litestar], app: Litestar
+) -> None:
+    client.post("/api/cart", json={"productId": "test-1", "qty": 3})
+    client.post("/api/cart", json={"productId": "test-2", "qty": 3})
+    set_stock(app, "test-1", 1)
+    set_stock(app, "test-2", 2)
+    body = api_checkout("reduced@example.com", "Reduced")
+    answer = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "reduced-lines-0001"})
+    assert answer.status_code == 409 and answer.json()["error"] == "OUT_OF_STOCK", answer.text
+    assert "(Test product 1: 1 left; Test product 2: 2 left)" in answer.json()["message"]
+    assert sql(app, "SELECT count(*) FROM orders") == [(0,)]
+
+
+def test_an_orders_first_event_names_the_user_who_placed_it(shopper: Shopper, app: Litestar) -> None:
+    user_id = register(app, "first-event@example.com")
+    login(shopper, "first-event@example.com")
+    shopper.visit("/")  # a page after the login, with the session's new token
+    shopper.add("tea-tin", 1)
+    shopper.checkout()
+    assert sql(app, "SELECT to_status, actor, actor_user_id FROM order_events") == [("placed", "shopper", user_id)]
+
+
+def test_a_placement_to_where_a_line_cannot_go_names_that_line(client: TestClient[Litestar], app: Litestar) -> None:
+    """The knife goes to Germany only, and here the lamp too: an /api checkout to France is refused,
+    naming both."""
+    sql(
+        app,
+        "INSERT INTO product_zones (product_id, zone_id) SELECT p.id, z.id FROM products p, shipping_zones z"
+        " WHERE p.slug = 'table-lamp' AND z.code = 'home'",
+    )
+    client.post("/api/cart", json={"productId": "chef-knife", "qty": 1})
+    client.post("/api/cart", json={"productId": "table-lamp", "qty": 1})
+    client.post("/api/cart", json={"productId": "tea-tin", "qty": 1})
+    body = api_checkout("abroad@example.com", "Abroad")
+    body["address"] = {"line1": "1 rue de Rivoli", "city": "Paris", "postcode": "75001", "country": "FR"}
+    answer = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "abroad-knife-0001"})
+    assert answer.status_code in {409, 422}, answer.text
+    assert "Chef's knife, Table lamp cannot be delivered to FR" in answer.json()["message"], answer.text
+    assert sql(app, "SELECT count(*) FROM orders") == [(0,)]
