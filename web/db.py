@@ -443,6 +443,7 @@ def head_revision() -> str:
     """The code's newest migration: read once per process (the migrations are code, like the rest)."""
     from alembic.script import ScriptDirectory
 
+    # The project's alembic.ini and scripts; the URL a config needs is not opened to read them.
     return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head() or ""
 
 
