@@ -162,6 +162,29 @@ def test_a_new_password_by_link_ends_every_session_and_the_link(app: Litestar, s
     assert login(shopper, "reset@example.com", NEW_PASSWORD).status_code == 303
 
 
+def test_a_password_changed_on_the_account_page_ends_the_new_password_links_mailed_before(
+    app: Litestar, shopper: Shopper
+) -> None:
+    """Whoever asked for a link (someone reading the owner's mail, say) cannot use it once the owner
+    has chosen a new password themselves."""
+    register(app, "changer@example.com")
+    with TestClient(app, base_url=BASE_URL) as other_client:
+        Shopper(other_client).post("/account/forgot", {"email": "changer@example.com"})
+    token = mailed_token(app, "changer@example.com")
+    login(shopper, "changer@example.com")
+    shopper.visit("/account")
+    changed = shopper.post("/account/password", {"current_password": PASSWORD, "new_password": NEW_PASSWORD})
+    assert changed.status_code == 303
+    with TestClient(app, base_url=BASE_URL) as other_client:
+        other = Shopper(other_client)
+        other.visit("/account/forgot")
+        used = other.post("/account/reset", {"token": token, "new_password": "the stranger's passphrase"})
+        assert used.status_code == 400, used.text
+    shopper.post("/logout")
+    shopper.csrf = ""
+    assert login(shopper, "changer@example.com", NEW_PASSWORD).status_code == 303
+
+
 def test_a_new_password_by_link_confirms_an_unconfirmed_account(app: Litestar, shopper: Shopper) -> None:
     sign_up(shopper, "forgetful@example.com")
     shopper.post("/account/forgot", {"email": "forgetful@example.com"})

@@ -286,6 +286,7 @@ async def change_password(request: Request) -> Response[str]:
             raise InvalidInput("Your password was changed meanwhile: log in again.", field="current_password")
         accounts.attempt_succeeded(v.conn, shop.sessions, attempt)
         accounts.set_password(v.conn, account.id, new_hash)
+        links.end_links(v.conn, account.id, "reset", v.now)  # a link asked for before is no way back in
         v.session.rotate()
         shop.sessions.end_user_sessions(v.conn, account.id, keep=v.session)
         v.session.flash("Your password was changed. Every other session of your account was logged out.", "success")
