@@ -40,9 +40,18 @@ async def undecided(request: Request) -> None:
     await visit(request, work, write=True)
 
 
+@get("/_test/safe-write", name="test.safe_write")
+async def safe_write(request: Request) -> dict[str, Any]:
+    def work(v: Visit) -> dict[str, Any]:
+        v.session.set("touched", True)
+        return {"touched": True}
+
+    return await visit(request, work, write=True)
+
+
 @pytest.fixture
 def guarded(app: Litestar) -> Litestar:
-    for handler in (mine, back_office, api_mine, undecided):
+    for handler in (mine, back_office, api_mine, undecided, safe_write):
         app.register(handler)
     return app
 
@@ -129,3 +138,11 @@ def test_an_unsafe_write_that_names_no_csrf_defence_is_refused_before_it_runs(vi
     response = visitor.post("/_test/unsafe-without-a-decision", {})
     assert response.status_code == 500
     assert all("touched" not in record.data for record in stored_sessions(visitor.app).values())
+
+
+def test_a_write_on_a_safe_method_needs_no_csrf_decision(visitor: Shopper) -> None:
+    """Only unsafe methods can be forged across sites: a GET that writes (in its transaction,
+    serialised per session) runs without one, and what it stored is kept."""
+    response = visitor.client.get("/_test/safe-write")
+    assert response.status_code == 200 and response.json() == {"touched": True}
+    assert [record.data.get("touched") for record in stored_sessions(visitor.app).values()] == [True]

@@ -6,6 +6,7 @@ names which, and `make mutants` checks that it still does.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -13,12 +14,26 @@ from litestar import Litestar
 from litestar.testing import TestClient
 from sqlalchemy import text
 
-from tests.conftest import BASE_URL, PASSWORD, Shopper, api_checkout, login, register, sql, variant_id
+from tests.conftest import (
+    BASE_URL,
+    PASSWORD,
+    Shopper,
+    api_checkout,
+    change_sessions,
+    login,
+    register,
+    sql,
+    stored_sessions,
+    variant_id,
+)
 from tests.factories import set_stock, withdraw
+from tests.test_live import Recorder
+from tests.test_sessions import saved
 from tests.test_throttle import WRONG, from_address
 from web.app import create_app
 from web.cart import store
 from web.orders import service as orders
+from web.sessions import RedisSessionStore, SqlSessionStore, session_key
 from web.settings import Settings
 from web.unit import Visit
 
@@ -500,3 +515,176 @@ def test_a_placement_to_where_a_line_cannot_go_names_that_line(client: TestClien
     assert answer.status_code in {409, 422}, answer.text
     assert "Chef's knife, Table lamp cannot be delivered to FR" in answer.json()["message"], answer.text
     assert sql(app, "SELECT count(*) FROM orders") == [(0,)]
+
+
+def session_records(app: Litestar) -> int:
+    """How many records the session store holds, the marks of ended minted IDs included."""
+    store = app.state.shop.sessions
+    if isinstance(store, RedisSessionStore):
+        return len(list(store.redis.scan_iter(f"{store._session('')}*")))
+    return int(sql(app, "SELECT count(*) FROM sessions")[0][0])
+
+
+def test_a_login_that_first_stores_a_visitors_session_leaves_no_mark_of_its_minted_id(
+    shopper: Shopper, app: Litestar
+) -> None:
+    """A visitor whose first write is the login: the ID minted for its login page was never stored,
+    so rotating it away leaves one record, the user's, no "ended" mark for an ID no one holds, and
+    no announcement that its streams end (a session never stored has none)."""
+    register(app, "first@example.com")
+    recorder = Recorder()
+    app.state.shop.live = recorder
+    before = session_records(app)
+    assert login(shopper, "first@example.com").status_code == 303
+    assert session_records(app) == before + 1
+    assert recorder.said == []
+
+
+def test_an_unchanged_session_past_its_refresh_interval_has_only_its_expiry_moved(
+    shopper: Shopper, app: Litestar, settings: Settings
+) -> None:
+    """A read that changes nothing, an hour after the expiry was set: the expiry moves to the full
+    idle timeout from now, the data stays as stored."""
+    shopper.add("test-1")
+    shopper.visit("/")  # shows the add's message: nothing is left to change
+    change_sessions(app, expires_at=lambda at: at - 3600)
+    [stale] = stored_sessions(app).values()
+    started = int(time.time())
+    assert shopper.client.get("/api/cart").status_code == 200
+    [fresh] = stored_sessions(app).values()
+    assert fresh.data == stale.data
+    assert (
+        started + settings.session_idle_seconds <= fresh.expires_at <= int(time.time()) + settings.session_idle_seconds
+    )
+
+
+def test_a_session_written_again_after_its_login_still_ends_with_a_password_change(
+    app: Litestar, shopper: Shopper, other_shopper: Shopper
+) -> None:
+    """The other device's session is rewritten after its login (an add's message): it stays the
+    user's, so the password change on this device ends it too."""
+    register(app, "twice@example.com")
+    login(shopper, "twice@example.com")
+    login(other_shopper, "twice@example.com")
+    other_shopper.visit("/")
+    other_shopper.add("test-1")  # its session's data changes: written again, not issued anew
+    shopper.visit("/account")
+    changed = shopper.post("/account/password", {"current_password": PASSWORD, "new_password": "another passphrase"})
+    assert changed.status_code == 303
+    assert other_shopper.client.get("/api/auth/me").json() == {"user": None}
+
+
+def test_choosing_the_same_place_again_does_not_rewrite_the_session(shopper: Shopper, app: Litestar) -> None:
+    """A value set to what the session already holds is no change: nothing to write."""
+    shopper.add("test-1")
+    shopper.visit("/")  # shows the add's message
+    assert shopper.client.post("/api/locality", json={"country": "DE", "postcode": "50667"}).status_code == 200
+    change_sessions(app, expires_at=lambda at: at - 10)
+    [before] = stored_sessions(app).values()
+    assert shopper.client.post("/api/locality", json={"country": "DE", "postcode": "50667"}).status_code == 200
+    [after] = stored_sessions(app).values()
+    assert (after.data, after.expires_at) == (before.data, before.expires_at)
+
+
+def test_a_minted_id_is_taken_back_until_the_idle_timeout_and_not_at_it(settings: Settings) -> None:
+    """An ID minted at minute m is good while less than the idle timeout has passed since then."""
+    store = SqlSessionStore(settings)
+    minted_at = 1_800_000_000  # on a whole minute
+    minted = store.mint(minted_at)
+    assert store.minted_by_us(minted, minted_at)
+    assert store.minted_by_us(minted, minted_at + settings.session_idle_seconds - 1)
+    assert not store.minted_by_us(minted, minted_at + settings.session_idle_seconds)
+    assert not store.minted_by_us(minted, minted_at - 1), "minted in the future: forged or a clock gone back"
+
+
+def test_the_mark_of_a_minted_id_that_ended_outlives_the_purge_of_expired_sessions(
+    shopper: Shopper, app: Litestar
+) -> None:
+    """A guest's minted ID ended by its login stays refused, with its pages' token, after the
+    housekeeping purge: its mark lasts as long as the ID could be taken back."""
+    register(app, "marked@example.com")
+    shopper.add("test-1")  # the guest's session is stored under its minted ID
+    shopper.visit("/login")
+    old_cookie, old_token = shopper.session_cookie or "", shopper.csrf
+    assert login(shopper, "marked@example.com").status_code == 303
+    store = app.state.shop.sessions
+    with app.state.shop.db.engine.begin() as conn:
+        store.purge_expired(conn)
+    with TestClient(app, base_url=BASE_URL) as replay:
+        replay.cookies.set("session", old_cookie)
+        assert replay.post("/cart/clear", data={"csrf_token": old_token}).status_code == 403
+
+
+def test_an_unchanged_sessions_expiry_is_refreshed_once_exactly_the_refresh_interval_has_passed(
+    shopper: Shopper, app: Litestar, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shopper.add("test-1")
+    shopper.visit("/")  # shows the add's message: nothing is left to change
+    now = int(time.time())
+    due = now + settings.session_idle_seconds
+    change_sessions(app, expires_at=lambda _: due - settings.session_refresh_seconds)
+    monkeypatch.setattr(app.state.shop.sessions, "now", lambda: now)
+    assert shopper.client.get("/api/cart").status_code == 200
+    [record] = stored_sessions(app).values()
+    assert record.expires_at == due
+
+
+def test_a_visitors_first_stored_change_can_come_from_a_page_that_only_reads(client: TestClient[Litestar]) -> None:
+    """The checkout of an empty cart sends a new visitor back with a message: a read whose only
+    change is that message stores the session under the ID its first page was given."""
+    client.get("/")
+    minted = client.cookies["session"]
+    gone = client.get("/checkout", follow_redirects=False)
+    assert (gone.status_code, gone.headers["location"]) == (303, "/cart")
+    assert "Your cart is empty: add something before checking out." in client.get("/cart").text
+    assert client.cookies["session"] == minted
+
+
+def test_a_new_visitors_change_joins_the_session_another_of_its_requests_stored_meanwhile(app: Litestar) -> None:
+    """Two requests of a new visitor with the ID its first page was given: one stores the session
+    (a cart) while the other, a read that leaves a message, is under way; the read's message joins
+    the stored session instead of overwriting it."""
+    store = app.state.shop.sessions
+    engine = app.state.shop.db.engine
+    with engine.connect() as conn:
+        minted = store.load(conn, None).id
+        reading = store.load(conn, minted)
+    assert reading.is_new and not reading.minted, "an ID the browser brought back, not stored yet"
+    with engine.connect() as conn:
+        adding = store.load(conn, minted)
+    adding.set("cart_id", 7)
+    saved(app, lambda conn: store.save(conn, adding))
+    reading.flash("Your cart is empty: add something before checking out.")
+    saved(app, lambda conn: store.save(conn, reading, merge=True))
+    record = stored_sessions(app)[session_key(minted)]
+    assert record.data["cart_id"] == 7
+    # Its lifetime runs from when the other request stored it, in the store and in this request.
+    assert record.created_at == adding.created_at == reading.created_at
+    assert record.data["flash"] == [
+        {"message": "Your cart is empty: add something before checking out.", "level": "info"}
+    ]
+
+
+def test_two_reads_that_show_the_same_message_both_answer(app: Litestar, shopper: Shopper) -> None:
+    """Two tabs of one shopper load a page each while a message waits: both show it and take it;
+    the second to save finds it already gone, which is no error."""
+    shopper.add("test-1")  # its message waits for the next page
+    store = app.state.shop.sessions
+    engine = app.state.shop.db.engine
+    key = session_key(shopper.session_cookie or "")
+    with engine.connect() as conn:
+        first, second = store.load(conn, shopper.session_cookie), store.load(conn, shopper.session_cookie)
+    assert first.take_flashes() == second.take_flashes() != []
+    saved(app, lambda conn: store.save(conn, first, merge=True))
+    saved(app, lambda conn: store.save(conn, second, merge=True))
+    assert "flash" not in stored_sessions(app)[key].data
+
+
+def test_a_session_is_over_at_the_second_it_expires(
+    shopper: Shopper, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    shopper.add("test-1")
+    now = int(time.time())
+    change_sessions(app, expires_at=lambda _: now)
+    monkeypatch.setattr(app.state.shop.sessions, "now", lambda: now)
+    assert shopper.cart()["items"] == []
