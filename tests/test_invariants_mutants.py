@@ -6,11 +6,13 @@ names which, and `make mutants` checks that it still does.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from litestar import Litestar
+from litestar import Litestar, Request, get
 from litestar.testing import TestClient
 from sqlalchemy import text
 
@@ -36,6 +38,7 @@ from web.orders import service as orders
 from web.sessions import RedisSessionStore, SqlSessionStore, session_key
 from web.settings import Settings
 from web.unit import Visit
+from web.visit import visit
 
 
 def line_of(shopper: Shopper, slug: str) -> int:
@@ -688,3 +691,51 @@ def test_a_session_is_over_at_the_second_it_expires(
     change_sessions(app, expires_at=lambda _: now)
     monkeypatch.setattr(app.state.shop.sessions, "now", lambda: now)
     assert shopper.cart()["items"] == []
+
+
+def test_an_api_404_and_an_htmx_404_set_no_cookie_for_a_visitor_without_one(client: TestClient[Litestar]) -> None:
+    """Only a whole 404 page, whose forms carry its session's token, sends that session's cookie:
+    a JSON or fragment answer has no form of a new session to carry."""
+    api = client.get("/api/orders/ZZZZZZZZ")
+    assert api.status_code == 404 and api.json()["error"] == "NOT_FOUND", api.text
+    assert api.headers.get_list("set-cookie") == []
+    fragment = client.get("/orders/ZZZZZZZZ", headers={"HX-Request": "true"})
+    assert fragment.status_code == 404
+    assert fragment.headers.get_list("set-cookie") == []
+    page = client.get("/orders/ZZZZZZZZ")
+    assert page.status_code == 404 and len(page.headers.get_list("set-cookie")) == 1
+
+
+@get("/_test/shows-its-message-meanwhile", name="test.shows_its_message_meanwhile")
+async def shows_its_message_meanwhile(request: Request) -> dict[str, Any]:
+    """A read that takes the session's message while another request of the session writes it."""
+    store = request.app.state.shop.sessions
+    cookie = request.cookies["session"]
+
+    def work(v: Visit) -> dict[str, Any]:
+        shown = v.session.take_flashes()
+        with request.app.state.shop.db.engine.connect() as conn:
+            other = store.load(conn, cookie)
+        other.set("chosen", "meanwhile")
+        saved(request.app, lambda conn: store.save(conn, other))
+        return {"shown": len(shown)}
+
+    return await visit(request, work)
+
+
+def test_a_read_that_changes_its_session_keeps_what_another_request_wrote_meanwhile(
+    app: Litestar, shopper: Shopper
+) -> None:
+    app.register(shows_its_message_meanwhile)
+    shopper.add("test-1")  # a message waits, and the session is stored
+    assert shopper.client.get("/_test/shows-its-message-meanwhile").json() == {"shown": 1}
+    [record] = stored_sessions(app).values()
+    assert record.data.get("chosen") == "meanwhile"
+    assert "flash" not in record.data
+
+
+def test_a_session_saved_as_usual_logs_no_warning(shopper: Shopper, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        shopper.add("test-1")
+        shopper.visit("/cart")
+    assert [record.getMessage() for record in caplog.records if record.levelno >= logging.WARNING] == []

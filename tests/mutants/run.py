@@ -34,6 +34,7 @@ import subprocess
 import sys
 import time
 import tomllib
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -354,6 +355,19 @@ def report(verify: bool) -> int:
     tallies = {target.name: Tally() for target in TARGETS}
     problems: list[str] = []
     sections: list[str] = []
+    # A killed_by test can be checked only against a mutant that mutants/ holds results for; the
+    # checks (two pytest runs each) go two at a time.
+    to_check = [
+        (mutant, explained[mutant]["killed_by"])
+        for recorded in results.values()
+        for mutant, survivor in recorded.get("survivors", {}).items()
+        if verify
+        and found.get(mutant, "not checked") != "not checked"
+        and "killed_by" in explained.get(mutant, {})
+        and explained[mutant].get("line", mutated_line(survivor["diff"])) == mutated_line(survivor["diff"])
+    ]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        killed = dict(zip(to_check, pool.map(lambda pair: kills(*pair), to_check), strict=True))
     for target in TARGETS:
         recorded = results.get(target.name, {})
         if not recorded:
@@ -364,9 +378,9 @@ def report(verify: bool) -> int:
             for _ in range(count):
                 tallies[target.name].add(status)
         for mutant, survivor in sorted(recorded.get("survivors", {}).items()):
-            # A killed_by test can be checked only against a mutant that mutants/ holds results for.
-            checkable = verify and found.get(mutant, "not checked") != "not checked"
-            outcome, verdict = judge(mutant, survivor, explained.get(mutant), checkable)
+            note = explained.get(mutant)
+            check = killed.get((mutant, note["killed_by"])) if note and "killed_by" in note else None
+            outcome, verdict = judge(mutant, survivor, note, check)
             tallies[target.name].add(outcome)
             if outcome == "unexplained":
                 problems.append(f"{mutant}: {verdict}")
@@ -385,8 +399,9 @@ def report(verify: bool) -> int:
     return 1 if problems else 0
 
 
-def judge(mutant: str, survivor: dict[str, str], note: dict[str, str] | None, verify: bool) -> tuple[str, str]:
-    """A survivor of the original suite: its outcome and what the report says of it.
+def judge(mutant: str, survivor: dict[str, str], note: dict[str, str] | None, killed: bool | None) -> tuple[str, str]:
+    """A survivor of the original suite: its outcome and what the report says of it. `killed`: what
+    checking its killed_by test found just now (None: not checked this time).
 
     A check of its killed_by test is recorded in the survivor (`checked`: when), so the report of a
     target that did not run this time still says whether, and when, its tests were checked.
@@ -400,8 +415,8 @@ def judge(mutant: str, survivor: dict[str, str], note: dict[str, str] | None, ve
         return "equivalent", f"Equivalent: {note['equivalent']}"
     test = note["killed_by"]
     why = f" {note['why']}" if "why" in note else ""
-    if verify:
-        if not kills(mutant, test):
+    if killed is not None:
+        if not killed:
             survivor.pop("checked", None)
             return "unexplained", f"**Not killed** by `{test}`: it must pass as the code is and fail under the mutant."
         survivor["checked"] = f"{today()} by {test}"
