@@ -379,8 +379,9 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 item.add_marker(pytest.mark.skip(reason=f"{marker}: this run uses {running}"))
 
 
-def stored_sessions(app: Litestar) -> dict[str, Stored]:
-    """Every stored session by its key (the SHA-256 of the cookie value), whichever store holds them."""
+def session_records(app: Litestar) -> dict[str, Stored]:
+    """Every record the session store holds by its key (the SHA-256 of the cookie value), whichever
+    store holds them, the marks of ended minted IDs included."""
     store = app.state.shop.sessions
     with app.state.shop.db.engine.begin() as conn:
         if isinstance(store, RedisSessionStore):
@@ -389,8 +390,12 @@ def stored_sessions(app: Litestar) -> dict[str, Stored]:
         else:
             keys = [row[0] for row in conn.execute(text("SELECT key FROM sessions"))]
         records = {key: store._read(conn, key) for key in keys}
-        # (Not the marks of ended minted IDs: they are no sessions.)
-        return {key: record for key, record in records.items() if record is not None and ENDED not in record.data}
+        return {key: record for key, record in records.items() if record is not None}
+
+
+def stored_sessions(app: Litestar) -> dict[str, Stored]:
+    """Every stored session by its key (not the marks of ended minted IDs: they are no sessions)."""
+    return {key: record for key, record in session_records(app).items() if ENDED not in record.data}
 
 
 def change_sessions(app: Litestar, *, expires_at: Any = None, created_at: Any = None) -> None:

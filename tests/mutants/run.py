@@ -37,6 +37,7 @@ import tomllib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -191,21 +192,34 @@ def mutated_line(diff: str) -> str:
     return next(added, "")
 
 
+def passes(test: str, under: str) -> bool:
+    """Whether `test` passes under the mutant `under` ("": none), run in mutants/ as mutmut runs it."""
+    env = {**os.environ, "MUTANT_UNDER_TEST": under}
+    run = subprocess.run(
+        [str(BIN / "python"), "-m", "pytest", "-q", "-x", "--rootdir=.", test],
+        cwd=ROOT / "mutants",
+        env=env,
+        capture_output=True,
+        check=False,
+    )
+    return run.returncode == 0
+
+
+@cache
+def passes_as_is(test: str) -> bool:
+    """A test named for several mutants is run on the unmutated code once."""
+    return passes(test, "")
+
+
 def kills(mutant: str, test: str) -> bool:
-    """Whether `test` fails under `mutant` (and passes without it), run in mutants/ as mutmut runs it."""
+    """Whether `test` fails under `mutant` (and passes without it)."""
+    return passes_as_is(test) and not passes(test, mutant)
 
-    def passes(under: str) -> bool:
-        env = {**os.environ, "MUTANT_UNDER_TEST": under}
-        run = subprocess.run(
-            [str(BIN / "python"), "-m", "pytest", "-q", "-x", "--rootdir=.", test],
-            cwd=ROOT / "mutants",
-            env=env,
-            capture_output=True,
-            check=False,
-        )
-        return run.returncode == 0
 
-    return passes("") and not passes(mutant)
+def written_for(note: dict[str, str], survivor: dict[str, str]) -> bool:
+    """Whether an explanation was written for the line this mutant puts in (else it is stale)."""
+    line = mutated_line(survivor["diff"])
+    return note.get("line", line) == line
 
 
 @dataclass
@@ -364,7 +378,7 @@ def report(verify: bool) -> int:
         if verify
         and found.get(mutant, "not checked") != "not checked"
         and "killed_by" in explained.get(mutant, {})
-        and explained[mutant].get("line", mutated_line(survivor["diff"])) == mutated_line(survivor["diff"])
+        and written_for(explained[mutant], survivor)
     ]
     with ThreadPoolExecutor(max_workers=2) as pool:
         killed = dict(zip(to_check, pool.map(lambda pair: kills(*pair), to_check), strict=True))
@@ -406,10 +420,10 @@ def judge(mutant: str, survivor: dict[str, str], note: dict[str, str] | None, ki
     A check of its killed_by test is recorded in the survivor (`checked`: when), so the report of a
     target that did not run this time still says whether, and when, its tests were checked.
     """
-    line = mutated_line(survivor["diff"])
     if note is None:
         return "unexplained", "**Unexplained**: kill it with a test, or explain it in tests/mutants/equivalent.toml."
-    if note.get("line", line) != line:
+    if not written_for(note, survivor):
+        line = mutated_line(survivor["diff"])
         return "unexplained", f"**Stale explanation**, written for `{note['line']}`; the mutant is now `{line}`."
     if "killed_by" not in note:
         return "equivalent", f"Equivalent: {note['equivalent']}"
