@@ -367,6 +367,26 @@ def test_an_order_number_already_taken_is_drawn_again(
     assert sql(app, "SELECT count(*) FROM orders") == [(2,)]
 
 
+def test_five_order_numbers_taken_in_a_row_ask_the_shopper_to_try_again(
+    filled: Shopper, app: Litestar, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from web.orders import service as orders
+
+    taken = filled.checkout()
+    filled.add("tea-tin", 1)
+    review = filled.review()
+    before = (counts(app), stock(app, "tea-tin"), filled.quantities())
+    draws = iter([taken] * 5 + ["NEWNUMB2"])  # a sixth draw would have found a free number
+    monkeypatch.setattr(orders, "new_number", lambda: next(draws))
+    refused = filled.place(review)
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["retry-after"]
+    assert "Nothing was changed; please try again" in text_of(refused.text)
+    assert (counts(app), stock(app, "tea-tin"), filled.quantities()) == before
+    monkeypatch.setattr(orders, "new_number", lambda: "NEWNUMB3")
+    assert filled.place(review).status_code == 303  # the same review, sent again, places it
+
+
 PLACE_CHANGED = "Your delivery place changed since you reviewed this order: check the review again."
 
 

@@ -24,7 +24,7 @@ from sqlalchemy import Connection, Integer, bindparam, case, delete, func, inser
 from web import faults, mail, owner
 from web.cart import service as cart
 from web.cart.store import CartView, Line
-from web.db import INTEGRITY_ERRORS, Prepared, dialect_insert
+from web.db import INTEGRITY_ERRORS, DatabaseUnavailable, Prepared, dialect_insert
 from web.locality import service as locality
 from web.models import cart_lines, order_events, order_lines, orders, variants
 from web.problems import Conflict, NotDeliverable, NotFound
@@ -489,7 +489,9 @@ def insert_order(v: Visit, checkout: Checkout, key: str, priced: Quote, user_id:
             raise DuplicateCheckout from error
         if order_id is not None:
             return {"id": order_id, "number": number, **values}
-    raise RuntimeError("could not draw an unused order number in five tries")
+    # Five taken numbers in a row out of 31^8 would mean the numbers ran short or the draw broke:
+    # the placement rolls back and the shopper is asked to try again (a 503), not shown a fault.
+    raise DatabaseUnavailable("could not draw an unused order number in five tries")
 
 
 def with_details(conn: Connection, row: Any) -> Order:
