@@ -7,6 +7,8 @@ once, expire, are stored only as hashes, and are used by a button, never by open
 from __future__ import annotations
 
 import hashlib
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -24,6 +26,7 @@ from tests.conftest import (
     register,
     sql,
 )
+from web.accounts import links
 from web.accounts import service as accounts
 
 NEW_PASSWORD = "a brand new passphrase"
@@ -216,3 +219,35 @@ def test_a_password_changed_while_a_login_checks_the_old_one_wins(
     monkeypatch.setattr(accounts, "verify", verify_then_reset)
     assert login(shopper, "raced@example.com").status_code == 401
     assert shopper.client.get("/api/auth/me").json() == {"user": None}
+
+
+def test_two_new_password_links_issued_at_once_leave_one_that_works(app: Litestar) -> None:
+    """Two "forgot password" requests at once: the second one's issue waits for the first one's
+    commit and ends the link it issued, as one after the other would (on PostgreSQL both UPDATEs
+    would otherwise find no earlier link; SQLite's writers take turns anyway)."""
+    register(app, "twice@example.com")
+    [(user_id,)] = sql(app, "SELECT id FROM users WHERE email = 'twice@example.com'")
+    db = app.state.shop.db
+    second_done = threading.Event()
+
+    def issue(conn: Any) -> None:
+        with db.write(conn):
+            links.issue(conn, user_id, "reset", 1_000)
+
+    def issue_second() -> None:
+        db.run_sync(issue)
+        second_done.set()
+
+    def issue_first(conn: Any) -> bool:
+        with db.write(conn):
+            links.issue(conn, user_id, "reset", 1_000)
+            second = threading.Thread(target=issue_second)
+            second.start()
+            time.sleep(0.5)  # time enough for the second issue to end links and insert, were it not made to wait
+            return not second_done.is_set()
+
+    waited = db.run_sync(issue_first)
+    assert second_done.wait(timeout=30)
+    live = "SELECT count(*) FROM account_tokens WHERE user_id = :id AND used_at IS NULL AND expires_at > 1000"
+    assert sql(app, live, id=user_id) == [(1,)]
+    assert waited

@@ -113,7 +113,11 @@ def use(conn: Connection, token: str, purpose: Purpose, now: int) -> int | None:
 
 
 def end_links(conn: Connection, user_id: int, purpose: Purpose, now: int) -> None:
-    """Every unused link of `purpose` for `user_id` stops working."""
+    """Every unused link of `purpose` for `user_id` stops working. The account's row is locked first
+    (PostgreSQL; SQLite's writers take turns already), so two requests issuing or ending its links
+    at once take turns too: the second one's UPDATE sees the link the first one issued, and a link
+    issued while a password changes cannot outlive the change."""
+    conn.execute(select(users.c.id).where(users.c.id == user_id).with_for_update())
     conn.execute(
         update(account_tokens)
         .where(
