@@ -205,6 +205,14 @@ def test_the_add_answers_with_the_lines_pictures_and_where_they_cannot_go(shoppe
     assert "img/products/test-1" in shopper.add("test-1", 1, htmx=True).text
 
 
+def test_the_cart_page_shows_each_lines_photo(shopper: Shopper, app: Litestar) -> None:
+    """The read of a stored cart carries the photo staff uploaded, not only the add's answer."""
+    shopper.add("tea-tin", 1)
+    sql(app, "UPDATE products SET photo = 'a1b2c3d4e5f6' WHERE slug = 'tea-tin'")
+    page = shopper.visit("/cart").text
+    assert "a1b2c3d4e5f6-64.webp" in page and "a1b2c3d4e5f6-128.webp 2x" in page
+
+
 def test_an_add_over_the_limit_still_stores_the_clamp_of_the_stale_lines(shopper: Shopper, app: Litestar) -> None:
     shopper.add("test-1", 5)
     shopper.add("cotton-cap", 1)
@@ -484,12 +492,18 @@ def test_a_placement_of_lines_reduced_since_they_were_added_names_each_of_them(
 ) -> None:
     client.post("/api/cart", json={"productId": "test-1", "qty": 3})
     client.post("/api/cart", json={"productId": "test-2", "qty": 3})
+    lines = {item["productId"]: item["id"] for item in client.get("/api/cart").json()["items"]}
     set_stock(app, "test-1", 1)
     set_stock(app, "test-2", 2)
     body = api_checkout("reduced@example.com", "Reduced")
     answer = client.post("/api/checkout", json=body, headers={"Idempotency-Key": "reduced-lines-0001"})
     assert answer.status_code == 409 and answer.json()["error"] == "OUT_OF_STOCK", answer.text
     assert "(Test product 1: 1 left; Test product 2: 2 left)" in answer.json()["message"]
+    # Each line as the take_stock() refusal names it (the same fields for a script to act on).
+    assert answer.json()["lines"] == [
+        {"lineId": lines[slug], "variantId": variant_id(app, slug), "title": title, "qty": 3, "available": left}
+        for slug, title, left in (("test-1", "Test product 1", 1), ("test-2", "Test product 2", 2))
+    ]
     assert sql(app, "SELECT count(*) FROM orders") == [(0,)]
 
 
